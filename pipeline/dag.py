@@ -1,0 +1,51 @@
+"""The Ray Data DAG: the only module that imports Ray. It adapts the plan's stages to `map_batches`.
+
+Stateless stages run as tasks; stages holding a model or tokenizer run in long-lived actors, the LLM
+engine as `model.replicas` actors. Execution streams: documents are loaded while earlier windows are
+generated, and finished windows reach the writer as they complete, in input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyarrow as pa
+import ray
+
+from pipeline.config import RunConfig
+from pipeline.plan import StagePlan
+from pipeline.records import AnnotatedWindow, SourceDocument, from_table, to_table
+from pipeline.stages.base import Stage
+
+
+class _StageActor:
+    """Holds one stage (its model loaded once) and maps Arrow batches through it."""
+
+    def __init__(self, stage: Stage):
+        self.stage = stage
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return to_table(self.stage.output_type, self.stage(from_table(self.stage.input_type, batch)))
+
+
+def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[list[AnnotatedWindow]]:
+    if not ray.is_initialized():
+        ray.init(address=run.ray_address, num_cpus=None if run.ray_address else run.num_cpus)
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True  # the same input gives the same shards
+    ds = ray.data.from_arrow(to_table(SourceDocument, [SourceDocument(s) for s in sources]))
+    ds = ds.repartition(len(sources))  # one document per block, so loading spreads over workers
+    for step in plan.steps:
+        options = dict(batch_size=step.batch_size, batch_format="pyarrow", num_cpus=step.num_cpus)
+        if step.stateful:
+            ds = ds.map_batches(
+                _StageActor,
+                fn_constructor_args=(step.stage,),
+                concurrency=step.replicas,
+                num_gpus=step.num_gpus or None,
+                **options,
+            )
+        else:
+            ds = ds.map_batches(_StageActor(step.stage), **options)
+    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+        yield from_table(AnnotatedWindow, batch)

@@ -1,0 +1,257 @@
+"""The output dataset: its schema, its rows, and a writer that publishes a run atomically.
+
+Layout of the output folder, readable by `datasets.load_dataset(<folder>)` with no custom code:
+
+    data/train-00000-of-00001.parquet   examples: page images, QA texts, provenance
+    rejects/rejects-00000.parquet       every document (or window) that produced no example, and why
+    README.md                           dataset card; its YAML declares configs, splits and features
+    stats.json                          counts for the run
+    config.yaml                         the resolved configuration
+
+The Hugging Face features are stored in each shard's Arrow schema metadata, so `images` loads as a
+list of `Image` and `texts` as a list of `{user, assistant, source}` as in Docmatix. A run writes into
+a staging folder beside the output and swaps it in only when complete: a crash never leaves a
+half-written dataset where a good one was.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.records import AnnotatedWindow, Reject, arrow_schema
+
+SPLIT = "train"
+
+FEATURES = datasets.Features(
+    {
+        "images": datasets.List(datasets.Image()),
+        "texts": datasets.List(
+            {"user": datasets.Value("string"), "assistant": datasets.Value("string"), "source": datasets.Value("string")}
+        ),
+        "doc_id": datasets.Value("string"),
+        "source_path": datasets.Value("string"),
+        "page_count": datasets.Value("int32"),
+        "pages": datasets.List(datasets.Value("int32")),
+        "text_sources": datasets.List(datasets.Value("string")),
+        "prompt_id": datasets.Value("string"),
+        "prompt_sha256": datasets.Value("string"),
+        "prompt_tokens": datasets.Value("int32"),
+        "document_tokens_dropped": datasets.Value("int32"),
+        "model": datasets.Value("string"),
+        "temperature": datasets.Value("float32"),
+        "top_p": datasets.Value("float32"),
+        "max_tokens": datasets.Value("int32"),
+        "seed": datasets.Value("int64"),
+        "finish_reason": datasets.Value("string"),
+    }
+)
+
+COLUMN_DESCRIPTIONS = {
+    "images": "page images of the example, in page order (at most 4 consecutive pages of one PDF)",
+    "texts": "QA pairs: `user` is the question, `assistant` the answer, `source` the PDF and pages",
+    "doc_id": "sha256 of the PDF's bytes",
+    "source_path": "where the PDF was read from",
+    "page_count": "pages in the whole PDF",
+    "pages": "0-based numbers of the pages in `images`",
+    "text_sources": "per page, where the text given to the LLM came from (`layer`: the PDF's text layer)",
+    "prompt_id": "prompt template id and version (`prompts/<prompt_id>.yaml`)",
+    "prompt_sha256": "sha256 of the prompt template file",
+    "prompt_tokens": "tokens of the prompt sent to the model",
+    "document_tokens_dropped": "tokens of page text cut from the end to fit the context (0: nothing cut)",
+    "model": "the model that wrote the QA pairs",
+    "temperature": "sampling temperature",
+    "top_p": "nucleus sampling threshold",
+    "max_tokens": "generation budget",
+    "seed": "engine seed",
+    "finish_reason": "why generation stopped (`stop`: the JSON was complete)",
+}
+
+
+@dataclass
+class RunInfo:
+    """What every row records about the run that made it."""
+
+    temperature: float
+    top_p: float
+    max_tokens: int
+    seed: int
+
+
+def dataset_row(window: AnnotatedWindow, run: RunInfo) -> dict[str, Any]:
+    pages = f"{window.pages[0] + 1}" if len(window.pages) == 1 else f"{window.pages[0] + 1}-{window.pages[-1] + 1}"
+    source = f"{Path(window.source_path).name} p. {pages}"
+    return {
+        "images": [{"bytes": image, "path": None} for image in window.images],
+        "texts": [{"user": p.question, "assistant": p.answer, "source": source} for p in window.qa],
+        "doc_id": window.doc_id,
+        "source_path": window.source_path,
+        "page_count": window.page_count,
+        "pages": window.pages,
+        "text_sources": window.text_sources,
+        "prompt_id": window.prompt_id,
+        "prompt_sha256": window.prompt_sha256,
+        "prompt_tokens": len(window.prompt_token_ids),
+        "document_tokens_dropped": window.document_tokens_dropped,
+        "model": window.model,
+        "temperature": run.temperature,
+        "top_p": run.top_p,
+        "max_tokens": run.max_tokens,
+        "seed": run.seed,
+        "finish_reason": window.finish_reason,
+    }
+
+
+def reject_of(window: AnnotatedWindow) -> Reject:
+    stage, _, reason = window.error.partition(": ")
+    return Reject(window.doc_id, window.source_path, window.pages, stage, reason)
+
+
+@dataclass
+class Stats:
+    documents: int = 0
+    windows_in_dataset: int = 0
+    windows_rejected: int = 0
+    pages_in_dataset: int = 0
+    qa_generated: int = 0
+    qa_kept: int = 0
+    qa_dropped: Counter = field(default_factory=Counter)
+    rejects_by_stage: Counter = field(default_factory=Counter)
+    finish_reasons: Counter = field(default_factory=Counter)
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    windows_cut_to_fit: int = 0
+
+    def add(self, window: AnnotatedWindow) -> None:
+        if window.prompt_token_ids:  # reached the engine
+            self.prompt_tokens += len(window.prompt_token_ids)
+            self.windows_cut_to_fit += window.document_tokens_dropped > 0
+        if window.finish_reason:
+            self.output_tokens += window.output_tokens
+            self.finish_reasons[window.finish_reason] += 1
+        self.qa_generated += len(window.qa) + len(window.dropped)
+        self.qa_kept += len(window.qa)
+        self.qa_dropped.update(d.reason for d in window.dropped)
+        if window.error:
+            self.windows_rejected += 1
+            self.rejects_by_stage[window.error.partition(": ")[0]] += 1
+        else:
+            self.windows_in_dataset += 1
+            self.pages_in_dataset += len(window.pages)
+
+
+class DatasetWriter:
+    """Streams annotated windows into Parquet shards and rejects; `close()` publishes the folder."""
+
+    def __init__(self, out_dir: str | Path, run: RunInfo, shard_max_rows: int, row_group_rows: int):
+        self.out_dir = Path(out_dir)
+        self.staging = self.out_dir.with_name(f".{self.out_dir.name}.partial")
+        if self.staging.exists():
+            shutil.rmtree(self.staging)  # left by a crashed run; it was never published
+        (self.staging / "data").mkdir(parents=True)
+        (self.staging / "rejects").mkdir()
+        self.run = run
+        self.shard_max_rows = shard_max_rows
+        self.row_group_rows = row_group_rows
+        self.schema = FEATURES.arrow_schema
+        self.stats = Stats()
+        self.rejects: list[Reject] = []
+        self.documents_in_dataset: set[str] = set()
+        self.shards: list[Path] = []
+        self._rows: list[dict[str, Any]] = []
+        self._shard: pq.ParquetWriter | None = None
+        self._shard_rows = 0
+
+    def add(self, windows: list[AnnotatedWindow]) -> None:
+        for window in windows:
+            self.stats.add(window)
+            if window.error:
+                self.rejects.append(reject_of(window))
+                continue
+            self.documents_in_dataset.add(window.source_path)
+            self._rows.append(dataset_row(window, self.run))
+            if len(self._rows) >= self.row_group_rows:
+                self._flush()
+
+    def _flush(self) -> None:
+        while self._rows:
+            if self._shard is None:
+                path = self.staging / "data" / f"{SPLIT}-{len(self.shards):05d}.parquet"
+                self.shards.append(path)
+                self._shard = pq.ParquetWriter(path, self.schema)
+                self._shard_rows = 0
+            take = min(len(self._rows), self.shard_max_rows - self._shard_rows, self.row_group_rows)
+            self._shard.write_table(pa.Table.from_pylist(self._rows[:take], schema=self.schema))
+            del self._rows[:take]
+            self._shard_rows += take
+            if self._shard_rows >= self.shard_max_rows:
+                self._shard.close()
+                self._shard = None
+
+    def close(
+        self, sources: list[str], config_yaml: str, render_card: Callable[[dict[str, Any]], str], extra_stats: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Finish the shards, account for every source document, write the metadata and publish."""
+        self._flush()
+        if self._shard is not None:
+            self._shard.close()
+        rejected = {r.source_path for r in self.rejects}
+        for path in sources:
+            if path not in self.documents_in_dataset and path not in rejected:
+                # Every input must be accounted for; reaching this is a bug, recorded rather than hidden.
+                self.rejects.append(Reject("", path, [], "pipeline", "document produced no output"))
+        self.stats.documents = len(sources)
+        total = len(self.shards)
+        for i, path in enumerate(self.shards):
+            path.rename(path.with_name(f"{SPLIT}-{i:05d}-of-{total:05d}.parquet"))
+        pq.write_table(
+            pa.Table.from_pylist([vars(r) for r in self.rejects], schema=arrow_schema(Reject)),
+            self.staging / "rejects" / "rejects-00000.parquet",
+        )
+        stats = {**self.summary(), **extra_stats}
+        (self.staging / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+        (self.staging / "config.yaml").write_text(config_yaml)
+        (self.staging / "README.md").write_text(render_card(stats))
+        self._publish()
+        return stats
+
+    def summary(self) -> dict[str, Any]:
+        s = self.stats
+        rejected_docs = {r.source_path for r in self.rejects} - self.documents_in_dataset
+        return {
+            "documents": s.documents,
+            "documents_in_dataset": len(self.documents_in_dataset),
+            "documents_rejected": len(rejected_docs),
+            "examples": s.windows_in_dataset,
+            "pages": s.pages_in_dataset,
+            "windows_rejected": s.windows_rejected,
+            "rejects_by_stage": dict(s.rejects_by_stage),
+            "qa_generated": s.qa_generated,
+            "qa_kept": s.qa_kept,
+            "qa_dropped_by_reason": dict(s.qa_dropped),
+            "finish_reasons": dict(s.finish_reasons),
+            "prompt_tokens": s.prompt_tokens,
+            "output_tokens": s.output_tokens,
+            "windows_cut_to_fit_context": s.windows_cut_to_fit,
+            "shards": len(self.shards),
+        }
+
+    def _publish(self) -> None:
+        previous = self.out_dir.with_name(f".{self.out_dir.name}.previous")
+        if previous.exists():
+            shutil.rmtree(previous)
+        if self.out_dir.exists():
+            self.out_dir.rename(previous)
+        self.staging.rename(self.out_dir)
+        if previous.exists():
+            shutil.rmtree(previous)
+

@@ -1,0 +1,95 @@
+"""QA pair filters: each returns None to keep a pair, or the reason it is dropped.
+
+The Docmatix heuristics, kept as separate, named rules: empty text, "unanswerable", code-like text and
+Q#/A# markers; then over-long texts, questions copied from the prompt's examples and repeated
+questions. Docmatix also dropped any text matching `\\w+\\.\\w+`, which removes numeric answers such
+as "3.5" and abbreviations such as "U.S."; that rule exists here only as an option (off by default).
+Dropped pairs are counted per reason; nothing is dropped without one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from pipeline.config import FilterConfig
+from pipeline.records import DroppedPair, QAPair
+
+PairFilter = Callable[[QAPair], "str | None"]
+
+_CODE_LIKE = re.compile(r"```|[{}]|</?[a-zA-Z][\w-]*>|\b\w+\(\)|\bdef \w+\(|;\s*$|=>")
+_QA_MARKERS = re.compile(r"\b[QA]\d+\s*[:.)]")
+_DOTTED_WORD = re.compile(r"\w+\.\w+")
+_NON_WORD = re.compile(r"\W+")
+
+
+def _either(pair: QAPair, pattern: re.Pattern[str]) -> bool:
+    return bool(pattern.search(pair.question) or pattern.search(pair.answer))
+
+
+def empty(pair: QAPair) -> str | None:
+    return "empty" if not pair.question.strip() or not pair.answer.strip() else None
+
+
+def unanswerable(pair: QAPair) -> str | None:
+    return "unanswerable" if "unanswerable" in pair.answer.lower() else None
+
+
+def code_like(pair: QAPair) -> str | None:
+    return "code_like" if _either(pair, _CODE_LIKE) else None
+
+
+def qa_markers(pair: QAPair) -> str | None:
+    return "qa_markers" if _either(pair, _QA_MARKERS) else None
+
+
+def dotted_word(pair: QAPair) -> str | None:
+    return "dotted_word" if _either(pair, _DOTTED_WORD) else None
+
+
+def length_limits(config: FilterConfig) -> PairFilter:
+    def too_long(pair: QAPair) -> str | None:
+        if len(pair.question) > config.max_question_chars:
+            return "question_too_long"
+        return "answer_too_long" if len(pair.answer) > config.max_answer_chars else None
+
+    return too_long
+
+
+def copied_from(prompt_text: str) -> PairFilter:
+    """Drop questions the model copied from the prompt's own worked examples (small models parrot them)."""
+    prompt = f" {normalised_text(prompt_text)} "
+
+    def copied_from_prompt(pair: QAPair) -> str | None:
+        return "copied_from_prompt" if f" {normalised_text(pair.question)} " in prompt else None
+
+    return copied_from_prompt
+
+
+def pair_filters(config: FilterConfig, prompt_text: str) -> list[PairFilter]:
+    """The filters in the order they are tried; `prompt_text` is the template without the document."""
+    filters = [empty, unanswerable, code_like, qa_markers, length_limits(config), copied_from(prompt_text)]
+    if config.drop_dotted_words:
+        filters.append(dotted_word)
+    return filters
+
+
+def normalised_text(text: str) -> str:
+    return _NON_WORD.sub(" ", text.lower()).strip()
+
+
+def apply_filters(pairs: list[QAPair], filters: list[PairFilter]) -> tuple[list[QAPair], list[DroppedPair]]:
+    """Run every filter on every pair, then drop repeats of a question already kept for this window."""
+    kept: list[QAPair] = []
+    dropped: list[DroppedPair] = []
+    seen: set[str] = set()
+    for pair in pairs:
+        reason = next((r for f in filters if (r := f(pair))), None)
+        if reason is None and normalised_text(pair.question) in seen:
+            reason = "duplicate_question"
+        if reason:
+            dropped.append(DroppedPair(pair.question, pair.answer, reason))
+        else:
+            kept.append(pair)
+            seen.add(normalised_text(pair.question))
+    return kept, dropped

@@ -1,0 +1,55 @@
+"""The stages of a run, in order, with how each is batched and sized: built once from the config.
+
+Both runners take this plan: `pipeline.local` loops over it, `pipeline.dag` turns it into Ray Data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.config import Config
+from pipeline.prompts import PromptTemplate, response_schema
+from pipeline.stages.base import Stage
+from pipeline.stages.generate import GenerateQA
+from pipeline.stages.load import LoadDocuments
+from pipeline.stages.parse import ParseQA
+from pipeline.stages.prompt import BuildPrompts
+
+
+@dataclass
+class Step:
+    stage: Stage
+    batch_size: int
+    num_cpus: float
+    stateful: bool = False  # holds a loaded model or tokenizer: runs in long-lived Ray actors
+    replicas: int = 1  # actors, when stateful
+    num_gpus: float = 0
+
+
+@dataclass
+class StagePlan:
+    steps: list[Step]
+
+
+def build_plan(config: Config, template: PromptTemplate, model_path: str, model_label: str) -> StagePlan:
+    sampling = config.sampling
+    return StagePlan(
+        [
+            Step(LoadDocuments(config.render), batch_size=1, num_cpus=config.run.load_num_cpus),
+            Step(
+                BuildPrompts(template, model_path, config.model.max_model_len, sampling.max_tokens, sampling.max_pairs),
+                batch_size=config.run.prompt_batch_size,
+                num_cpus=0.25,
+                stateful=True,
+            ),
+            Step(
+                GenerateQA(model_path, model_label, config.model, sampling, response_schema(sampling.max_pairs)),
+                batch_size=config.model.batch_size,
+                num_cpus=config.model.num_cpus,
+                stateful=True,
+                replicas=config.model.replicas,
+                num_gpus=config.model.num_gpus,
+            ),
+            Step(ParseQA(config.filters, template), batch_size=config.model.batch_size, num_cpus=0.1),
+        ]
+    )

@@ -1,0 +1,89 @@
+"""Prompt templates: versioned files in `prompts/`, and the JSON answer they ask for.
+
+A template file `prompts/<id>-v<version>.yaml` is either a `completion` prompt (for base models: plain
+text ending where the model continues) or a `chat` prompt (for instruct models: messages rendered with
+the model's own chat template). `{document}` and `{max_pairs}` are filled in; nothing else is
+interpreted, so JSON examples need no escaping. The sha256 of the file is stored with every row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class PromptTemplate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="Name of the prompt, without version.")
+    version: int = Field(ge=1, description="Bumped for every change once a prompt is released.")
+    form: Literal["completion", "chat"] = Field(description="completion: base models; chat: instruct models.")
+    page_separator: str = Field(description="Placed between the texts of consecutive pages.")
+    template: str | None = Field(None, description="The prompt text (completion form).")
+    messages: list[ChatMessage] | None = Field(None, description="The conversation (chat form).")
+    sha256: str = Field("", description="Hash of the template file; set when loaded.")
+
+    @model_validator(mode="after")
+    def _body_matches_form(self) -> PromptTemplate:
+        if self.form == "completion" and not self.template:
+            raise ValueError("a completion prompt needs `template`")
+        if self.form == "chat" and not self.messages:
+            raise ValueError("a chat prompt needs `messages`")
+        return self
+
+    @property
+    def prompt_id(self) -> str:
+        return f"{self.id}-v{self.version}"
+
+    def instruction_text(self) -> str:
+        """Everything the template says besides the document (its role text and worked examples)."""
+        parts = [self.template] if self.form == "completion" else [m.content for m in self.messages]
+        return "\n".join(parts).replace("{document}", "")
+
+    def render(self, document: str, max_pairs: int, tokenizer: Any) -> str:
+        def fill(text: str) -> str:
+            return text.replace("{max_pairs}", str(max_pairs)).replace("{document}", document)
+
+        if self.form == "completion":
+            return fill(self.template)
+        messages = [{"role": m.role, "content": fill(m.content)} for m in self.messages]
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def load_template(directory: str | Path, prompt_id: str) -> PromptTemplate:
+    path = Path(directory) / f"{prompt_id}.yaml"
+    if not path.is_file():
+        available = sorted(p.stem for p in Path(directory).glob("*.yaml"))
+        raise FileNotFoundError(f"no prompt template {path}; available: {', '.join(available) or 'none'}")
+    raw = path.read_bytes()
+    template = PromptTemplate.model_validate({**yaml.safe_load(raw), "sha256": hashlib.sha256(raw).hexdigest()})
+    if template.prompt_id != prompt_id:
+        raise ValueError(f"{path} declares {template.prompt_id!r}; the file must be named after id and version")
+    return template
+
+
+def response_schema(max_pairs: int) -> dict[str, Any]:
+    """The JSON the engine is constrained to produce: `{"pairs": [{"question", "answer"}, ...]}`."""
+    text = {"type": "string", "minLength": 1, "maxLength": 400}
+    pair = {
+        "type": "object",
+        "properties": {"question": text, "answer": text},
+        "required": ["question", "answer"],
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "properties": {"pairs": {"type": "array", "items": pair, "minItems": 1, "maxItems": max_pairs}},
+        "required": ["pairs"],
+        "additionalProperties": False,
+    }

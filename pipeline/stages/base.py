@@ -1,0 +1,51 @@
+"""The stage contract: a batch of records in, a batch of records out. No Ray in here.
+
+A stage declares its input and output record types, does its heavy set-up in `setup()` (so it pickles
+cheaply and Ray can ship it), and processes records one at a time in `process()` (0..N outputs each), or
+a whole batch at once by overriding `process_batch()` (the LLM engine does). Records that already carry
+an error are passed through. An exception raised for one record becomes that record's error
+("stage: ExceptionType: message"); only a failure of the whole batch (a dead engine) stops the run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pipeline.records import extend
+
+
+class Stage:
+    name: ClassVar[str]
+    input_type: ClassVar[type]
+    output_type: ClassVar[type]
+
+    _ready = False
+
+    def setup(self) -> None:
+        """Load what the stage needs (a tokenizer, a model). Called once per process, before the first batch."""
+
+    def process(self, record: Any) -> list[Any]:
+        raise NotImplementedError
+
+    def process_batch(self, records: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        for record in records:
+            try:
+                out.extend(self.process(record))
+            except Exception as exc:  # one bad record must not stop the run: it becomes a reject
+                out.append(self.fail(record, f"{type(exc).__name__}: {exc}"))
+        return out
+
+    def fail(self, record: Any, message: str) -> Any:
+        failed = extend(self.output_type, record) if type(record) is not self.output_type else record
+        failed.error = f"{self.name}: {message}"
+        return failed
+
+    def __call__(self, records: list[Any]) -> list[Any]:
+        if not self._ready:
+            self.setup()
+            self._ready = True
+        healthy = [r for r in records if getattr(r, "error", None) is None]
+        out = self.process_batch(healthy) if healthy else []
+        failed = [r for r in records if getattr(r, "error", None) is not None]
+        return out + [r if type(r) is self.output_type else extend(self.output_type, r) for r in failed]

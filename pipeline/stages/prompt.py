@@ -1,0 +1,77 @@
+"""Build each window's prompt from a template, cut to fit the model's context, counted in its own tokens.
+
+The budget for page text is the context length minus the generation budget minus the template's own
+tokens. Text beyond it is cut from the end, and the number of tokens cut is recorded on the row. The
+prompt is handed to the engine as token ids, so what was counted is exactly what is sent.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pipeline.prompts import PromptTemplate
+from pipeline.records import PageWindow, PromptedWindow, extend
+from pipeline.stages.base import Stage
+
+_BLANK_RUNS = re.compile(r"\n\s*\n(\s*\n)+")
+
+
+def document_text(texts: list[str], separator: str) -> str:
+    return separator.join(_BLANK_RUNS.sub("\n\n", t).strip() for t in texts)
+
+
+class BuildPrompts(Stage):
+    name = "prompt"
+    input_type = PageWindow
+    output_type = PromptedWindow
+
+    def __init__(self, template: PromptTemplate, tokenizer_path: str, max_model_len: int, max_tokens: int, max_pairs: int):
+        self.template = template
+        self.tokenizer_path = tokenizer_path
+        self.max_model_len = max_model_len
+        self.max_tokens = max_tokens
+        self.max_pairs = max_pairs
+
+    def setup(self) -> None:
+        import transformers
+
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.tokenizer_path)
+        # Chat templates write the special tokens themselves; completion prompts rely on the tokenizer's.
+        self.add_special_tokens = self.template.form == "completion"
+        overhead = len(self._encode(self._render("")))
+        document_budget = self.max_model_len - self.max_tokens - overhead
+        if document_budget < 64:
+            raise ValueError(
+                f"model.max_model_len={self.max_model_len} leaves {document_budget} tokens for page text "
+                f"after sampling.max_tokens={self.max_tokens} and the template's {overhead}: raise it"
+            )
+
+    def _render(self, document: str) -> str:
+        return self.template.render(document, self.max_pairs, self.tokenizer)
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=self.add_special_tokens).input_ids
+
+    def process(self, record: PageWindow) -> list[PromptedWindow]:
+        document = document_text(record.texts, self.template.page_separator)
+        doc_ids = self.tokenizer(document, add_special_tokens=False).input_ids
+        kept = len(doc_ids)
+        while True:
+            prompt_ids = self._encode(self._render(document))
+            excess = len(prompt_ids) - (self.max_model_len - self.max_tokens)
+            if excess <= 0:
+                break
+            # Re-tokenising a cut text can merge tokens differently, so cut and measure again until it fits.
+            kept -= excess
+            document = self.tokenizer.decode(doc_ids[:kept])
+        return [
+            extend(
+                PromptedWindow,
+                record,
+                prompt_id=self.template.prompt_id,
+                prompt_sha256=self.template.sha256,
+                prompt_token_ids=prompt_ids,
+                document_tokens=len(doc_ids),
+                document_tokens_dropped=len(doc_ids) - kept,
+            )
+        ]

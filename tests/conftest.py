@@ -1,0 +1,39 @@
+"""Shared fixtures. Everything here is real: generated PDFs, the real tokenizer, the real engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_CORPUS = ROOT.parent / "shared" / "corpus"
+
+
+@pytest.fixture(scope="session")
+def sample_corpus(tmp_path_factory) -> list[Path]:
+    from pipeline.samples import write_sample_corpus
+
+    return write_sample_corpus(tmp_path_factory.mktemp("samples"))
+
+
+@pytest.fixture(scope="session")
+def shared_corpus() -> Path:
+    if not SHARED_CORPUS.is_dir():
+        pytest.skip("../shared/corpus is absent")
+    return SHARED_CORPUS
+
+
+@pytest.fixture
+def default_config() -> Config:
+    return load_config(ROOT / "configs" / "default.yaml", [f"prompt.directory={ROOT / 'prompts'}"])
+
+
+@pytest.fixture(scope="session")
+def embedded_model() -> str:
+    """The embedded model folder, prepared once per machine and cached in the project's .cache."""
+    from pipeline.model import prepare_embedded_model
+
+    return str(prepare_embedded_model(ROOT / ".cache" / "models"))
