@@ -14,11 +14,11 @@ import ray
 
 from pipeline.config import RunConfig
 from pipeline.plan import StagePlan
-from pipeline.records import AnnotatedWindow, SourceDocument, from_table, to_table
+from pipeline.records import AnnotatedWindow, SourceDocument, from_table, to_row, to_table
 from pipeline.stages.base import Stage
 
 
-class _StageActor:
+class _StageAdapter:
     """Holds one stage (its model loaded once) and maps Arrow batches through it."""
 
     def __init__(self, stage: Stage):
@@ -33,19 +33,21 @@ def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[lis
         ray.init(address=run.ray_address, num_cpus=None if run.ray_address else run.num_cpus)
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # the same input gives the same shards
-    ds = ray.data.from_arrow(to_table(SourceDocument, [SourceDocument(s) for s in sources]))
-    ds = ds.repartition(len(sources))  # one document per block, so loading spreads over workers
+    # One document per block, so that loading spreads over workers from the start.
+    ds = ray.data.from_items([to_row(SourceDocument(s)) for s in sources], override_num_blocks=len(sources))
     for step in plan.steps:
+        # Named after the stage, so Ray's progress reads "MapBatches(GenerateQA)".
+        adapter = type(type(step.stage).__name__, (_StageAdapter,), {})
         options = dict(batch_size=step.batch_size, batch_format="pyarrow", num_cpus=step.num_cpus)
         if step.stateful:
             ds = ds.map_batches(
-                _StageActor,
+                adapter,
                 fn_constructor_args=(step.stage,),
-                concurrency=step.replicas,
+                compute=ray.data.ActorPoolStrategy(size=step.replicas),
                 num_gpus=step.num_gpus or None,
                 **options,
             )
         else:
-            ds = ds.map_batches(_StageActor(step.stage), **options)
+            ds = ds.map_batches(adapter(step.stage), **options)
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
         yield from_table(AnnotatedWindow, batch)

@@ -30,7 +30,7 @@ def test_pages_become_images_and_texts_in_windows_of_four(sample_corpus):
     image = Image.open(io.BytesIO(windows[0].images[0]))
     assert image.format == "PNG"
     assert image.size == (1240, 1755)  # A4, 595 x 842 pt, at 150 dpi; MuPDF rounds up
-    text = " ".join(" ".join(w.texts).split() for w in windows)
+    text = " ".join(" ".join(t for w in windows for t in w.texts).split())
     assert all(fact in text for fact in SAMPLE_FACTS["report.pdf"])
     assert set(windows[0].text_sources) == {"layer"}
 

@@ -36,6 +36,11 @@ class BuildPrompts(Stage):
         import transformers
 
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.tokenizer_path)
+        if self.template.form == "chat" and not self.tokenizer.chat_template:
+            raise ValueError(
+                f"prompt {self.template.prompt_id} is a chat prompt but {self.tokenizer_path} has no chat template "
+                "(a base model?): use a completion prompt such as docmatix-qa-completion-v1"
+            )
         # Chat templates write the special tokens themselves; completion prompts rely on the tokenizer's.
         self.add_special_tokens = self.template.form == "completion"
         overhead = len(self._encode(self._render("")))
