@@ -46,8 +46,8 @@ QA pairs about them.
 - **Prompt:** `{template.prompt_id}` ({template.form} form), sha256 `{template.sha256}`.
 - **Pages:** rendered at {config.render.dpi} dpi, longest side at most {config.render.max_side_px} px,
   encoded as {config.render.image_format.upper()}; text from the PDF's text layer.
-- **Filters:** empty, "unanswerable", code-like text, Q#/A# markers, over-long texts, repeated questions
-  and questions copied from the prompt's examples are dropped{dotted}.
+- **Filters:** empty, "unanswerable", code-like text, Q#/A# markers, over-long texts, questions that contain
+  their answer, repeated questions and questions copied from the prompt's examples are dropped{dotted}.
 
 ## Statistics
 

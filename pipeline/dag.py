@@ -38,7 +38,12 @@ def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[lis
     for step in plan.steps:
         # Named after the stage, so Ray's progress reads "MapBatches(GenerateQA)".
         adapter = type(type(step.stage).__name__, (_StageAdapter,), {})
-        options = dict(batch_size=step.batch_size, batch_format="pyarrow", num_cpus=step.num_cpus)
+        options = dict(
+            batch_size=step.batch_size,
+            batch_format="pyarrow",
+            num_cpus=step.num_cpus,
+            memory=step.memory_gb * 2**30 or None,
+        )
         if step.stateful:
             ds = ds.map_batches(
                 adapter,

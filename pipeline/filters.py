@@ -1,7 +1,7 @@
 """QA pair filters: each returns None to keep a pair, or the reason it is dropped.
 
 The Docmatix heuristics, kept as separate, named rules: empty text, "unanswerable", code-like text and
-Q#/A# markers; then over-long texts, questions copied from the prompt's examples and repeated
+Q#/A# markers; then over-long texts, questions that contain their answer, questions copied from the prompt's examples and repeated
 questions. Docmatix also dropped any text matching `\\w+\\.\\w+`, which removes numeric answers such
 as "3.5" and abbreviations such as "U.S."; that rule exists here only as an option (off by default).
 Dropped pairs are counted per reason; nothing is dropped without one.
@@ -47,6 +47,12 @@ def dotted_word(pair: QAPair) -> str | None:
     return "dotted_word" if _either(pair, _DOTTED_WORD) else None
 
 
+def answer_in_question(pair: QAPair) -> str | None:
+    """A question that contains its own answer teaches nothing ("Total: 12" / "12")."""
+    answer = normalised_text(pair.answer)
+    return "answer_in_question" if answer and f" {answer} " in f" {normalised_text(pair.question)} " else None
+
+
 def length_limits(config: FilterConfig) -> PairFilter:
     def too_long(pair: QAPair) -> str | None:
         if len(pair.question) > config.max_question_chars:
@@ -61,14 +67,24 @@ def copied_from(prompt_text: str) -> PairFilter:
     prompt = f" {normalised_text(prompt_text)} "
 
     def copied_from_prompt(pair: QAPair) -> str | None:
-        return "copied_from_prompt" if f" {normalised_text(pair.question)} " in prompt else None
+        question = normalised_text(pair.question)
+        # Short questions ("Who signed?") occur in any text; only a longer one found verbatim was copied.
+        return "copied_from_prompt" if question.count(" ") >= 3 and f" {question} " in prompt else None
 
     return copied_from_prompt
 
 
 def pair_filters(config: FilterConfig, prompt_text: str) -> list[PairFilter]:
     """The filters in the order they are tried; `prompt_text` is the template without the document."""
-    filters = [empty, unanswerable, code_like, qa_markers, length_limits(config), copied_from(prompt_text)]
+    filters = [
+        empty,
+        unanswerable,
+        code_like,
+        qa_markers,
+        length_limits(config),
+        answer_in_question,
+        copied_from(prompt_text),
+    ]
     if config.drop_dotted_words:
         filters.append(dotted_word)
     return filters

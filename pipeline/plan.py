@@ -24,6 +24,7 @@ class Step:
     stateful: bool = False  # holds a loaded model or tokenizer: runs in long-lived Ray actors
     replicas: int = 1  # actors, when stateful
     num_gpus: float = 0
+    memory_gb: float = 0  # memory each worker is expected to hold, so Ray does not overcommit the node
 
 
 @dataclass
@@ -41,6 +42,7 @@ def build_plan(config: Config, template: PromptTemplate, model_path: str, model_
                 batch_size=config.run.prompt_batch_size,
                 num_cpus=0.25,
                 stateful=True,
+                memory_gb=1.2,  # a large-vocabulary tokenizer (Gemma 3: 262k tokens) takes about 0.9 GB
             ),
             Step(
                 GenerateQA(model_path, model_label, config.model, sampling, response_schema(sampling.max_pairs)),

@@ -74,10 +74,12 @@ def load_template(directory: str | Path, prompt_id: str) -> PromptTemplate:
 
 def response_schema(max_pairs: int) -> dict[str, Any]:
     """The JSON the engine is constrained to produce: `{"pairs": [{"question", "answer"}, ...]}`."""
-    text = {"type": "string", "minLength": 1, "maxLength": 400}
+    # Bounded lengths keep a rambling model from spending the whole token budget on one answer.
+    question = {"type": "string", "minLength": 1, "maxLength": 300}
+    answer = {"type": "string", "minLength": 1, "maxLength": 200}
     pair = {
         "type": "object",
-        "properties": {"question": text, "answer": text},
+        "properties": {"question": question, "answer": answer},
         "required": ["question", "answer"],
         "additionalProperties": False,
     }

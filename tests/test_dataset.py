@@ -1,0 +1,101 @@
+"""The dataset writer: real page images from the load stage, real pyarrow, read back with real `datasets`."""
+
+import json
+
+import datasets
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from pipeline.config import RenderConfig
+from pipeline.dataset import DatasetWriter, RunInfo
+from pipeline.records import AnnotatedWindow, QAPair, SourceDocument, extend
+from pipeline.stages.load import LoadDocuments
+
+
+@pytest.fixture(scope="module")
+def windows(sample_corpus, tmp_path_factory):
+    bad = tmp_path_factory.mktemp("bad") / "not-a-pdf.pdf"
+    bad.write_text("hello")
+    sources = [str(p) for p in sample_corpus] + [str(bad)]
+    loaded = LoadDocuments(RenderConfig())([SourceDocument(s) for s in sources])
+    annotated = []
+    for w in loaded:
+        a = extend(AnnotatedWindow, w, prompt_id="p-v1", prompt_sha256="abc", prompt_token_ids=[2, 5, 7], model="m")
+        if w.error is None:
+            a.qa = [QAPair(f"How many pages does window {w.window} have?", str(len(w.pages)))]
+            a.finish_reason = "stop"
+        annotated.append(a)
+    return sources, annotated
+
+
+def write(out, sources, windows, **kwargs):
+    writer = DatasetWriter(out, RunInfo(0.2, 0.95, 256, 0), kwargs.get("shard_max_rows", 100), 2)
+    writer.add(windows)
+    return writer.close(sources, "model: {}\n", lambda stats: f"---\nlicense: other\n---\n# card {stats['examples']}\n", {})
+
+
+def test_load_dataset_reads_images_texts_and_provenance(tmp_path, windows):
+    sources, annotated = windows
+    stats = write(tmp_path / "ds", sources, annotated)
+    ds = datasets.load_dataset(str(tmp_path / "ds"), split="train")
+    assert isinstance(ds.features["images"].feature, datasets.Image)
+    assert len(ds) == stats["examples"] == 5  # report: 2 windows; article, form, invoice: 1 each
+    row = next(r for r in ds if r["source_path"].endswith("report.pdf") and r["pages"] == [4, 5])
+    assert [im.size for im in row["images"]] == [(1240, 1755)] * 2
+    assert row["texts"] == [{"user": "How many pages does window 1 have?", "assistant": "2", "source": "report.pdf p. 5-6"}]
+    assert (row["page_count"], row["prompt_id"], row["temperature"], row["max_tokens"]) == (6, "p-v1", 0.2, 256)
+    assert row["prompt_tokens"] == 3 and len(row["doc_id"]) == 64
+
+
+def test_every_input_is_in_the_dataset_or_the_rejects(tmp_path, windows):
+    sources, annotated = windows
+    stats = write(tmp_path / "ds", sources, annotated)
+    rejects = pq.read_table(tmp_path / "ds" / "rejects" / "rejects-00000.parquet").to_pylist()
+    assert [(r["source_path"].rsplit("/", 1)[-1], r["stage"], r["reason"]) for r in rejects] == [
+        ("not-a-pdf.pdf", "load", "not a PDF (no %PDF header)")
+    ]
+    assert (stats["documents"], stats["documents_in_dataset"], stats["documents_rejected"]) == (5, 4, 1)
+    assert json.loads((tmp_path / "ds" / "stats.json").read_text())["rejects_by_stage"] == {"load": 1}
+
+
+def test_an_input_that_produced_nothing_is_still_accounted_for(tmp_path, windows):
+    sources, annotated = windows
+    write(tmp_path / "ds", sources + ["/lost/doc.pdf"], annotated)
+    rejects = pq.read_table(tmp_path / "ds" / "rejects" / "rejects-00000.parquet").to_pylist()
+    assert {"doc_id": "", "source_path": "/lost/doc.pdf", "pages": [], "stage": "pipeline", "reason": "document produced no output"} in rejects
+
+
+def test_shards_are_named_for_the_hub_and_the_card_declares_them(tmp_path, windows):
+    sources, annotated = windows
+    write(tmp_path / "ds", sources, annotated, shard_max_rows=2)
+    names = sorted(p.name for p in (tmp_path / "ds" / "data").iterdir())
+    assert names == ["train-00000-of-00003.parquet", "train-00001-of-00003.parquet", "train-00002-of-00003.parquet"]
+    assert pq.ParquetFile(tmp_path / "ds" / "data" / names[0]).metadata.num_row_groups == 1
+    assert len(datasets.load_dataset(str(tmp_path / "ds"), split="train")) == 5
+
+
+def test_a_failed_run_leaves_the_previous_dataset_in_place(tmp_path, windows):
+    sources, annotated = windows
+    write(tmp_path / "ds", sources, annotated)
+    writer = DatasetWriter(tmp_path / "ds", RunInfo(0.2, 0.95, 256, 0), 100, 2)
+    writer.add(annotated[:1])  # ...and the run dies before close()
+    assert len(datasets.load_dataset(str(tmp_path / "ds"), split="train")) == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".ds.partial", "ds"]
+    write(tmp_path / "ds", sources, annotated[:2])  # the next run clears the leftover and publishes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+    assert len(datasets.load_dataset(str(tmp_path / "ds"), split="train")) == 2
+
+
+def test_card_yaml_is_what_datasets_expects(tmp_path, windows, default_config):
+    from pipeline.card import dataset_card
+    from pipeline.prompts import load_template
+
+    template = load_template(default_config.prompt.directory, default_config.prompt.template)
+    card = dataset_card(default_config, template, "some/model", {"examples": 5, "qa_kept": 9})
+    header = yaml.safe_load(card.split("---\n")[1])
+    assert header["configs"][0]["data_files"] == [{"split": "train", "path": "data/train-*"}]
+    info = datasets.DatasetInfo._from_yaml_dict(header["dataset_info"])
+    assert isinstance(info.features["images"].feature, datasets.Image)
+    assert info.splits["train"].num_examples == 5
+    assert template.sha256 in card and "some/model" in card

@@ -1,0 +1,86 @@
+"""Parsing and filtering, on hand-written cases and on a table of real completions from the engine."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import FilterConfig
+from pipeline.prompts import load_template
+from pipeline.records import GeneratedWindow
+from pipeline.stages.parse import ParseQA, parse_completion
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPTURED = ROOT / "tests" / "fixtures" / "completions.jsonl"
+
+
+def parse(completion, finish_reason="stop", template="docmatix-qa-completion-v1", **filters):
+    stage = ParseQA(FilterConfig(**filters), load_template(ROOT / "prompts", template))
+    record = GeneratedWindow("doc.pdf", "id", 1, 0, [0], completion=completion, finish_reason=finish_reason, output_tokens=9)
+    (annotated,) = stage([record])
+    return annotated
+
+
+def pairs(*qa):
+    return json.dumps({"pairs": [{"question": q, "answer": a} for q, a in qa]})
+
+
+@pytest.mark.parametrize(
+    "question, answer, reason",
+    [
+        ("What is the unit price of item 3?", "3.5", None),  # Docmatix's \w+\.\w+ rule would drop this
+        ("Which country is the buyer in?", "the U.S.", None),
+        ("Who chairs the board?", "unanswerable", "unanswerable"),
+        ("Who chairs the board?", "  ", "empty"),
+        ("What does the script print?", "print('x'); return {}", "code_like"),
+        ("Q1: what is the total? A1: 12", "12", "qa_markers"),
+        ("Total amount due: EUR 12.40. What is the total?", "EUR 12.40", "answer_in_question"),
+        ("When does the bakery close on Saturdays?", "14:00", "copied_from_prompt"),
+        ("Who signed?", "x" * 1001, "answer_too_long"),
+    ],
+)
+def test_each_filter_names_its_reason(question, answer, reason):
+    annotated = parse(pairs((question, answer), ("Who signed the invoice?", "Maria Keller")))
+    assert [p.question for p in annotated.qa][-1] == "Who signed the invoice?"
+    assert [d.reason for d in annotated.dropped] == ([reason] if reason else [])
+
+
+def test_the_docmatix_dotted_word_rule_is_an_option():
+    annotated = parse(pairs(("What is the VAT rate?", "20.5 %"), ("Who?", "Kim")), drop_dotted_words=True)
+    assert [d.reason for d in annotated.dropped] == ["dotted_word"]
+
+
+def test_repeated_questions_are_dropped_after_the_first():
+    annotated = parse(pairs(("What is the total?", "12"), ("what is the TOTAL", "13"), ("Who paid?", "Kim")))
+    assert [(p.question, p.answer) for p in annotated.qa] == [("What is the total?", "12"), ("Who paid?", "Kim")]
+    assert [d.reason for d in annotated.dropped] == ["duplicate_question"]
+
+
+def test_a_window_with_nothing_kept_is_rejected_with_counts():
+    annotated = parse(pairs(("Q?", "unanswerable"), ("R?", "unanswerable"), ("S?", "")))
+    assert annotated.error == "filter: no QA pair kept (unanswerable: 2, empty: 1)"
+
+
+def test_truncated_json_is_rejected_with_the_finish_reason():
+    annotated = parse('{"pairs":[{"question":"What is the total?","answer":"12', finish_reason="length")
+    assert annotated.error.startswith("parse: completion is not the requested JSON (json_invalid")
+    assert "finish_reason=length, 9 tokens" in annotated.error
+
+
+def test_parse_completion_rejects_other_shapes():
+    with pytest.raises(ValueError, match="missing at pairs"):
+        parse_completion('{"qa": []}')
+    assert parse_completion('{"pairs": [{"question": " Q? ", "answer": " A "}]}')[0].question == "Q?"
+
+
+def _captured():
+    return [json.loads(line) for line in CAPTURED.read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("row", _captured(), ids=lambda r: r["source"])
+def test_real_completions_get_the_expected_verdict(row):
+    """Completions written by the embedded engine; `expected` was labelled by reading each one."""
+    annotated = parse(row["completion"], row["finish_reason"], row["prompt_id"])
+    assert annotated.error == row["expected"].get("error")
+    assert [p.question for p in annotated.qa] == row["expected"].get("kept", [])
+    assert sorted(d.reason for d in annotated.dropped) == sorted(row["expected"].get("dropped", []))
