@@ -14,9 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 CAPTURED = ROOT / "tests" / "fixtures" / "completions.jsonl"
 
 
-def parse(completion, finish_reason="stop", template="docmatix-qa-completion-v1", **filters):
+def parse(completion, finish_reason="stop", template="docmatix-qa-completion-v1", text="", **filters):
     stage = ParseQA(FilterConfig(**filters), load_template(ROOT / "prompts", template))
-    record = GeneratedWindow("doc.pdf", "id", 1, 0, [0], completion=completion, finish_reason=finish_reason, output_tokens=9)
+    record = GeneratedWindow(
+        "doc.pdf", "id", 1, 0, [0], texts=[text], completion=completion, finish_reason=finish_reason, output_tokens=9
+    )
     (annotated,) = stage([record])
     return annotated
 
@@ -36,6 +38,7 @@ def pairs(*qa):
         ("Q1: what is the total? A1: 12", "12", "qa_markers"),
         ("Total amount due: EUR 12.40. What is the total?", "EUR 12.40", "answer_in_question"),
         ("When does the bakery close on Saturdays?", "14:00", "copied_from_prompt"),
+        ("Who chaired the session?", "J. Alvarez", "copied_from_prompt"),
         ("Who signed?", "x" * 1001, "answer_too_long"),
     ],
 )
@@ -45,13 +48,19 @@ def test_each_filter_names_its_reason(question, answer, reason):
     assert [d.reason for d in annotated.dropped] == ([reason] if reason else [])
 
 
+def test_an_answer_from_the_prompt_examples_is_kept_when_the_document_says_it_too():
+    annotated = parse(pairs(("When does the shop close?", "14:00")), text="The shop closes at 14:00 on weekdays.")
+    assert [p.answer for p in annotated.qa] == ["14:00"]
+
+
 def test_the_docmatix_dotted_word_rule_is_an_option():
     annotated = parse(pairs(("What is the VAT rate?", "20.5 %"), ("Who?", "Kim")), drop_dotted_words=True)
     assert [d.reason for d in annotated.dropped] == ["dotted_word"]
 
 
 def test_repeated_questions_are_dropped_after_the_first():
-    annotated = parse(pairs(("What is the total?", "12"), ("what is the TOTAL", "13"), ("Who paid?", "Kim")))
+    text = "Total: 12 EUR, paid by Kim."
+    annotated = parse(pairs(("What is the total?", "12"), ("what is the TOTAL", "13"), ("Who paid?", "Kim")), text=text)
     assert [(p.question, p.answer) for p in annotated.qa] == [("What is the total?", "12"), ("Who paid?", "Kim")]
     assert [d.reason for d in annotated.dropped] == ["duplicate_question"]
 
@@ -80,7 +89,7 @@ def _captured():
 @pytest.mark.parametrize("row", _captured(), ids=lambda r: r["source"])
 def test_real_completions_get_the_expected_verdict(row):
     """Completions written by the embedded engine; `expected` was labelled by reading each one."""
-    annotated = parse(row["completion"], row["finish_reason"], row["prompt_id"])
+    annotated = parse(row["completion"], row["finish_reason"], row["prompt_id"], row["document"])
     assert annotated.error == row["expected"].get("error")
     assert [p.question for p in annotated.qa] == row["expected"].get("kept", [])
     assert sorted(d.reason for d in annotated.dropped) == sorted(row["expected"].get("dropped", []))

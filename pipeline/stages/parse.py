@@ -55,7 +55,7 @@ class ParseQA(Stage):
         except ValueError as exc:
             detail = f"finish_reason={record.finish_reason}, {record.output_tokens} tokens"
             return [self.fail(record, f"completion is not the requested JSON ({exc}; {detail})")]
-        kept, dropped = apply_filters(pairs, self.filters)
+        kept, dropped = apply_filters(pairs, "\n".join(record.texts), self.filters)
         annotated = extend(AnnotatedWindow, record, qa=kept, dropped=dropped)
         if not kept:
             counts = Counter(d.reason for d in dropped)
