@@ -2,8 +2,8 @@
 
 A filter is called as `f(pair, document)`, where `document` is the window's page text, normalised with
 `normalised_text`. The Docmatix heuristics are kept as separate, named rules: empty text,
-"unanswerable", code-like text and Q#/A# markers. Then: over-long texts, questions that contain their
-answer, pairs copied from the prompt's own examples, and repeated questions. Docmatix also dropped any text matching `\\w+\\.\\w+`, which removes numeric answers such
+"unanswerable", code-like text and Q#/A# markers. Then: over-long texts, repetitive answers, questions that
+contain their answer, pairs copied from the prompt's own examples, and repeated questions. Docmatix also dropped any text matching `\\w+\\.\\w+`, which removes numeric answers such
 as "3.5" and abbreviations such as "U.S."; that rule exists here only as an option (off by default).
 Dropped pairs are counted per reason; nothing is dropped without one.
 """
@@ -11,6 +11,7 @@ Dropped pairs are counted per reason; nothing is dropped without one.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Callable
 
 from pipeline.config import FilterConfig
@@ -54,6 +55,14 @@ def answer_in_question(pair: QAPair, document: str) -> str | None:
     return "answer_in_question" if answer and f" {answer} " in f" {normalised_text(pair.question)} " else None
 
 
+def repetitive(pair: QAPair, document: str) -> str | None:
+    """Degenerate loops ("105. 105. 105. ..."), which small models fall into."""
+    words = pair.answer.split()
+    few_distinct_words = len(words) >= 8 and len(set(words)) < 0.5 * len(words)
+    compresses_away = len(pair.answer) >= 40 and len(zlib.compress(pair.answer.encode())) < 0.25 * len(pair.answer)
+    return "repetitive" if few_distinct_words or compresses_away else None
+
+
 def length_limits(config: FilterConfig) -> PairFilter:
     def too_long(pair: QAPair, document: str) -> str | None:
         if len(pair.question) > config.max_question_chars:
@@ -87,6 +96,7 @@ def pair_filters(config: FilterConfig, prompt_text: str) -> list[PairFilter]:
         code_like,
         qa_markers,
         length_limits(config),
+        repetitive,
         answer_in_question,
         copied_from(prompt_text),
     ]

@@ -40,6 +40,8 @@ def pairs(*qa):
         ("When does the bakery close on Saturdays?", "14:00", "copied_from_prompt"),
         ("Who chaired the session?", "J. Alvarez", "copied_from_prompt"),
         ("Who signed?", "x" * 1001, "answer_too_long"),
+        ("What is the name of the road?", "The new road. 105. 105. 105. 105. 105. 105. 105. 105.", "repetitive"),
+        ("What is the code?", "1" + "0" * 60, "repetitive"),
     ],
 )
 def test_each_filter_names_its_reason(question, answer, reason):
@@ -88,7 +90,8 @@ def _captured():
 
 @pytest.mark.parametrize("row", _captured(), ids=lambda r: r["source"])
 def test_real_completions_get_the_expected_verdict(row):
-    """Completions written by the embedded engine; `expected` was labelled by reading each one."""
+    """Completions written by the embedded engine (tests/fixtures/capture_completions.py); `expected` was
+    checked by reading each completion against the filter rules."""
     annotated = parse(row["completion"], row["finish_reason"], row["prompt_id"], row["document"])
     assert annotated.error == row["expected"].get("error")
     assert [p.question for p in annotated.qa] == row["expected"].get("kept", [])
