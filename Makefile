@@ -11,6 +11,9 @@ OUTPUT ?= out/dataset
 # Extra config overrides, space-separated: SET="sampling.max_tokens=512 render.dpi=100"
 SET ?=
 PYTEST_ARGS ?=
+# OCR for scanned pages: Debian's Tesseract and its language data (one package per language).
+OCR_PACKAGES ?= tesseract-ocr tesseract-ocr-eng tesseract-ocr-rus
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(ENGINE)
@@ -19,7 +22,9 @@ STAMP := $(VENV)/.installed-$(ENGINE)
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
+	dpkg -s $(OCR_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $(OCR_PACKAGES); } \
+		|| echo "warning: could not install $(OCR_PACKAGES): install Tesseract yourself, or set text.ocr=false"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[$(ENGINE),test]'

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from pipeline.config import load_config
-from pipeline.discover import NoInputError
+from pipeline.sources import NoInputError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,9 +22,15 @@ class Section(BaseModel):
 class InputConfig(Section):
     paths: list[str] = Field(
         default_factory=list,
-        description="PDF files, folders (searched recursively for *.pdf) or glob patterns. Empty: the "
-        "built-in sample corpus is generated under `sample_dir` and used.",
+        description="What to read: PDF files, folders (searched recursively for *.pdf and *.tar), glob "
+        "patterns, fsspec URLs (s3://, gs://, hf://, file://...), `@list.txt` files of such entries, and "
+        "webdataset tar shards of <key>.pdf + <key>.json samples (PDFA style). Empty: the built-in sample "
+        "corpus is generated under `sample_dir` and used.",
     )
+    passwords: list[str] = Field(
+        default_factory=list, description="Passwords to try on encrypted PDFs (they are rejected otherwise)."
+    )
+    max_file_mb: float = Field(200, gt=0, description="Larger files are rejected without being read whole.")
     sample_dir: str = Field(
         "out/sample-corpus", description="Where the built-in sample corpus is written when `paths` is empty."
     )
@@ -44,6 +50,30 @@ class RenderConfig(Section):
         "split",
         description="Documents with more pages than `max_pages_per_example`: `split` them into consecutive "
         "windows, one example each, or `skip` them (rejected with a reason, as Docmatix did).",
+    )
+
+
+class TextConfig(Section):
+    ocr: bool = Field(True, description="OCR pages whose text layer is missing or implausible (Tesseract).")
+    ocr_languages: list[str] = Field(
+        default_factory=lambda: ["eng"],
+        description="Tesseract languages to OCR with (each needs Debian's tesseract-ocr-<lang> package).",
+    )
+    ocr_dpi: int = Field(300, gt=0, description="Resolution pages are rendered at for OCR.")
+    min_chars: int = Field(
+        20, ge=0, description="A text layer with fewer non-space characters than this on a page counts as missing."
+    )
+
+
+class LimitsConfig(Section):
+    document_timeout_s: float = Field(
+        120, gt=0, description="Wall-time limit to open, render, OCR and extract one document; it is rejected past it."
+    )
+    document_memory_gb: float = Field(
+        4, gt=0, description="Address-space limit of the process that loads one document; it is rejected past it."
+    )
+    max_page_megapixels: float = Field(
+        40, gt=0, description="Pixel budget of any page rendering (OCR included); larger renderings are scaled down."
     )
 
 
@@ -123,6 +153,8 @@ class RunConfig(Section):
 class Config(Section):
     input: InputConfig = Field(default_factory=InputConfig, description="Which PDFs to read.")
     render: RenderConfig = Field(default_factory=RenderConfig, description="Page images.")
+    text: TextConfig = Field(default_factory=TextConfig, description="Page text: text layer, OCR.")
+    limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Bounds per document.")
     prompt: PromptConfig = Field(default_factory=PromptConfig, description="Prompt template.")
     model: ModelConfig = Field(default_factory=ModelConfig, description="LLM and engine.")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="Generation parameters.")

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.records import AnnotatedWindow, Reject, arrow_schema
+from pipeline.sources import source_of
 
 SPLIT = "train"
 
@@ -43,6 +44,8 @@ FEATURES = datasets.Features(
         "page_count": datasets.Value("int32"),
         "pages": datasets.List(datasets.Value("int32")),
         "text_sources": datasets.List(datasets.Value("string")),
+        "ocr_engine": datasets.Value("string"),
+        "source_metadata": datasets.Value("string"),
         "prompt_id": datasets.Value("string"),
         "prompt_sha256": datasets.Value("string"),
         "prompt_tokens": datasets.Value("int32"),
@@ -63,7 +66,9 @@ COLUMN_DESCRIPTIONS = {
     "source_path": "where the PDF was read from",
     "page_count": "pages in the whole PDF",
     "pages": "0-based numbers of the pages in `images`",
-    "text_sources": "per page, where the text given to the LLM came from (`layer`: the PDF's text layer)",
+    "text_sources": "per page, where the text given to the LLM came from: `layer` (the PDF's) or `ocr`",
+    "ocr_engine": "the OCR engine and language data, when a page was OCRed (empty otherwise)",
+    "source_metadata": "JSON metadata that came with the PDF (a webdataset sample's .json), or empty",
     "prompt_id": "prompt template id and version (`prompts/<prompt_id>.yaml`)",
     "prompt_sha256": "sha256 of the prompt template file",
     "prompt_tokens": "tokens of the prompt sent to the model",
@@ -98,6 +103,8 @@ def dataset_row(window: AnnotatedWindow, run: RunInfo) -> dict[str, Any]:
         "page_count": window.page_count,
         "pages": window.pages,
         "text_sources": window.text_sources,
+        "ocr_engine": window.ocr_engine,
+        "source_metadata": window.source_metadata,
         "prompt_id": window.prompt_id,
         "prompt_sha256": window.prompt_sha256,
         "prompt_tokens": len(window.prompt_token_ids),
@@ -118,7 +125,7 @@ def reject_of(window: AnnotatedWindow) -> Reject:
 
 @dataclass
 class Stats:
-    documents: int = 0
+    inputs: int = 0
     windows_in_dataset: int = 0
     windows_rejected: int = 0
     pages_in_dataset: int = 0
@@ -200,16 +207,20 @@ class DatasetWriter:
     def close(
         self, sources: list[str], config_yaml: str, render_card: Callable[[dict[str, Any]], str], extra_stats: dict[str, Any]
     ) -> dict[str, Any]:
-        """Finish the shards, account for every source document, write the metadata and publish."""
+        """Finish the shards, account for every input, write the metadata and publish.
+
+        `sources` are the input units (PDFs and tar shards); a document inside a shard is named
+        `shard::member`, so a shard counts as accounted for once any of its documents is.
+        """
         self._flush()
         if self._shard is not None:
             self._shard.close()
-        rejected = {r.source_path for r in self.rejects}
-        for path in sources:
-            if path not in self.documents_in_dataset and path not in rejected:
+        seen = {source_of(path) for path in self.documents_in_dataset | {r.source_path for r in self.rejects}}
+        for source in sources:
+            if source not in seen:
                 # Every input must be accounted for; reaching this is a bug, recorded rather than hidden.
-                self.rejects.append(Reject("", path, [], "pipeline", "document produced no output"))
-        self.stats.documents = len(sources)
+                self.rejects.append(Reject("", source, [], "pipeline", "input produced no output"))
+        self.stats.inputs = len(sources)
         total = len(self.shards)
         for i, path in enumerate(self.shards):
             path.rename(path.with_name(f"{SPLIT}-{i:05d}-of-{total:05d}.parquet"))
@@ -228,7 +239,8 @@ class DatasetWriter:
         s = self.stats
         rejected_docs = {r.source_path for r in self.rejects} - self.documents_in_dataset
         return {
-            "documents": s.documents,
+            "inputs": s.inputs,
+            "documents": len(self.documents_in_dataset | rejected_docs),
             "documents_in_dataset": len(self.documents_in_dataset),
             "documents_rejected": len(rejected_docs),
             "examples": s.windows_in_dataset,

@@ -36,7 +36,11 @@ def build_plan(config: Config, template: PromptTemplate, model_path: str, model_
     sampling = config.sampling
     return StagePlan(
         [
-            Step(LoadDocuments(config.render), batch_size=1, num_cpus=config.run.load_num_cpus),
+            Step(
+                LoadDocuments(config.input, config.render, config.text, config.limits),
+                batch_size=1,
+                num_cpus=config.run.load_num_cpus,
+            ),
             Step(
                 BuildPrompts(template, model_path, config.model.max_model_len, sampling.max_tokens, sampling.max_pairs),
                 batch_size=config.run.prompt_batch_size,

@@ -37,7 +37,9 @@ class PageWindow:
     pages: list[int] = field(default_factory=list)  # 0-based page numbers in the document
     images: list[bytes] = field(default_factory=list)  # encoded page images, one per page
     texts: list[str] = field(default_factory=list)  # page texts, one per page
-    text_sources: list[str] = field(default_factory=list)  # where each text came from: "layer" (or "ocr")
+    text_sources: list[str] = field(default_factory=list)  # where each text came from: "layer" or "ocr"
+    ocr_engine: str = ""  # the OCR engine and its language data, when any page was OCRed
+    source_metadata: str = ""  # JSON metadata that came with the document (a PDFA sample's .json)
     error: str | None = None  # "stage: message" when this window failed
 
 

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from pipeline.card import dataset_card
 from pipeline.config import Config, dump_config
 from pipeline.dataset import DatasetWriter, RunInfo
-from pipeline.discover import discover_pdfs
+from pipeline.sources import discover_sources
 from pipeline.model import model_label, resolve_model
 from pipeline.plan import build_plan
 from pipeline.prompts import load_template
@@ -19,12 +19,12 @@ from pipeline.prompts import load_template
 
 def input_paths(config: Config) -> list[str]:
     if config.input.paths:
-        return discover_pdfs(config.input.paths)
+        return discover_sources(config.input.paths)
     from pipeline.samples import write_sample_corpus
 
     sample_dir = Path(config.input.sample_dir)
     print(f"No input given: using the built-in sample corpus in {sample_dir}", flush=True)
-    return discover_pdfs([str(p) for p in write_sample_corpus(sample_dir)])
+    return discover_sources([str(p) for p in write_sample_corpus(sample_dir)])
 
 
 def run_pipeline(config: Config) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def run_pipeline(config: Config) -> dict[str, Any]:
         config.output.shard_max_rows,
         config.output.row_group_rows,
     )
-    print(f"{len(sources)} PDF(s) -> {config.output.dir} with {model_label(config.model)}", flush=True)
+    print(f"{len(sources)} input(s) -> {config.output.dir} with {model_label(config.model)}", flush=True)
     if config.run.runner == "ray":
         from pipeline.dag import run_ray
 

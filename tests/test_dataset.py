@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipeline.config import RenderConfig
+from pipeline.config import InputConfig, LimitsConfig, RenderConfig, TextConfig
 from pipeline.dataset import DatasetWriter, RunInfo
 from pipeline.records import AnnotatedWindow, QAPair, SourceDocument, extend
 from pipeline.stages.load import LoadDocuments
@@ -18,7 +18,7 @@ def windows(sample_corpus, tmp_path_factory):
     bad = tmp_path_factory.mktemp("bad") / "not-a-pdf.pdf"
     bad.write_text("hello")
     sources = [str(p) for p in sample_corpus] + [str(bad)]
-    loaded = LoadDocuments(RenderConfig())([SourceDocument(s) for s in sources])
+    loaded = LoadDocuments(InputConfig(), RenderConfig(), TextConfig(), LimitsConfig())([SourceDocument(s) for s in sources])
     annotated = []
     for w in loaded:
         a = extend(AnnotatedWindow, w, prompt_id="p-v1", prompt_sha256="abc", prompt_token_ids=[2, 5, 7], model="m")
@@ -55,7 +55,7 @@ def test_every_input_is_in_the_dataset_or_the_rejects(tmp_path, windows):
     assert [(r["source_path"].rsplit("/", 1)[-1], r["stage"], r["reason"]) for r in rejects] == [
         ("not-a-pdf.pdf", "load", "not a PDF (no %PDF header)")
     ]
-    assert (stats["documents"], stats["documents_in_dataset"], stats["documents_rejected"]) == (5, 4, 1)
+    assert (stats["inputs"], stats["documents"], stats["documents_in_dataset"], stats["documents_rejected"]) == (5, 5, 4, 1)
     assert json.loads((tmp_path / "ds" / "stats.json").read_text())["rejects_by_stage"] == {"load": 1}
 
 
@@ -63,7 +63,8 @@ def test_an_input_that_produced_nothing_is_still_accounted_for(tmp_path, windows
     sources, annotated = windows
     write(tmp_path / "ds", sources + ["/lost/doc.pdf"], annotated)
     rejects = pq.read_table(tmp_path / "ds" / "rejects" / "rejects-00000.parquet").to_pylist()
-    assert {"doc_id": "", "source_path": "/lost/doc.pdf", "pages": [], "stage": "pipeline", "reason": "document produced no output"} in rejects
+    lost = {"doc_id": "", "source_path": "/lost/doc.pdf", "pages": [], "stage": "pipeline", "reason": "input produced no output"}
+    assert lost in rejects
 
 
 def test_shards_are_named_for_the_hub_and_the_card_declares_them(tmp_path, windows):

@@ -4,7 +4,8 @@ A stage declares its input and output record types, does its heavy set-up in `se
 cheaply and Ray can ship it), and processes records one at a time in `process()` (0..N outputs each), or
 a whole batch at once by overriding `process_batch()` (the LLM engine does). Records that already carry
 an error are passed through. An exception raised for one record becomes that record's error
-("stage: ExceptionType: message"); only a failure of the whole batch (a dead engine) stops the run.
+("stage: ExceptionType: message"); only a failure of the whole batch (a dead engine) or an error the
+stage declares `fatal` (a worker that cannot start) stops the run.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class Stage:
     input_type: ClassVar[type]
     output_type: ClassVar[type]
 
+    fatal: ClassVar[tuple[type[Exception], ...]] = ()  # errors that no record can get past: they stop the run
     _ready = False
 
     def setup(self) -> None:
@@ -32,6 +34,8 @@ class Stage:
         for record in records:
             try:
                 out.extend(self.process(record))
+            except self.fatal:
+                raise
             except Exception as exc:  # one bad record must not stop the run: it becomes a reject
                 out.append(self.fail(record, f"{type(exc).__name__}: {exc}"))
         return out

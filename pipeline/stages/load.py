@@ -1,22 +1,29 @@
-"""Open a PDF, render its pages to images and extract their text: one document in, 1..N windows out.
+"""Read an input unit, open each PDF in it, render its pages and get their text: 1..N windows out.
 
-Pages are rendered at `render.dpi` with the longest side capped at `render.max_side_px` (which also
-bounds the pixels of a huge page). A document with more pages than `max_pages_per_example` is split
-into consecutive windows, or skipped, as configured. Failures are specific: a file that cannot be read,
-is not a PDF, is encrypted, has no pages, or fails on one page becomes a reject naming the cause.
+An input unit is a PDF or a tar shard of PDFs (`pipeline.sources`). Each document is opened in an
+isolated worker process with a wall-time limit and a memory limit (`pipeline.isolation`): MuPDF can
+hang in C code, allocate gigabytes or crash on a hostile file, and that must cost one document, not the
+run. Pages are rendered at `render.dpi`, the longest side capped at `render.max_side_px` and the pixels
+at `limits.max_page_megapixels`. A page's text comes from its text layer when that layer is plausible,
+else from OCR (`pipeline.text`). A document with more pages than `max_pages_per_example` is split into
+consecutive windows, or skipped, as configured. Every failure becomes a reject naming its cause.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import pymupdf
 
-from pipeline.config import RenderConfig
+from pipeline.config import InputConfig, LimitsConfig, RenderConfig, TextConfig
+from pipeline.isolation import IsolatedWorker, WorkerError, WorkerStartError
 from pipeline.records import PageWindow, SourceDocument
+from pipeline.sources import iter_documents
 from pipeline.stages.base import Stage
+from pipeline.text import ocr_engine_version, page_text, require_ocr
 
 pymupdf.TOOLS.mupdf_display_errors(False)  # MuPDF's repair chatter is noise; failures surface as rejects
 
@@ -26,24 +33,37 @@ class LoadError(Exception):
 
 
 @dataclass
-class PageText:
-    text: str
-    source: str  # "layer" for the PDF's own text layer
+class LoadSettings:
+    render: RenderConfig
+    text: TextConfig
+    passwords: list[str]
+    max_page_megapixels: float
+    ocr_engine: str  # recorded on windows whose text came from OCR
 
 
-def extract_text(page: pymupdf.Page) -> PageText:
-    """The page's text. The seam for OCR: pages without a usable text layer will be OCRed here."""
-    return PageText(page.get_text("text"), "layer")
+@dataclass
+class LoadRequest:
+    """One document, as sent to the isolated worker."""
+
+    path: str
+    doc_id: str
+    data: bytes
+    metadata: str  # JSON of the document's metadata (a PDFA sample's .json), "" when none
+    settings: LoadSettings
 
 
-def render_page(page: pymupdf.Page, config: RenderConfig) -> bytes:
-    longest_side_pt = max(page.rect.width, page.rect.height)
-    if longest_side_pt <= 0:
+def render_zoom(page: pymupdf.Page, dpi: int, max_side_px: int, max_megapixels: float) -> float:
+    width, height = page.rect.width, page.rect.height
+    if width <= 0 or height <= 0:
         raise LoadError("page has an empty media box")
-    zoom = min(config.dpi / 72, config.max_side_px / longest_side_pt)
+    return min(dpi / 72, max_side_px / max(width, height), math.sqrt(max_megapixels * 1e6 / (width * height)))
+
+
+def render_page(page: pymupdf.Page, render: RenderConfig, max_megapixels: float) -> bytes:
+    zoom = render_zoom(page, render.dpi, render.max_side_px, max_megapixels)
     pixmap = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
-    if config.image_format == "jpeg":
-        return pixmap.tobytes("jpeg", jpg_quality=config.jpeg_quality)
+    if render.image_format == "jpeg":
+        return pixmap.tobytes("jpeg", jpg_quality=render.jpeg_quality)
     return pixmap.tobytes("png")
 
 
@@ -51,58 +71,114 @@ def page_windows(page_count: int, size: int) -> list[list[int]]:
     return [list(range(start, min(start + size, page_count))) for start in range(0, page_count, size)]
 
 
+def _pages_label(pages: list[int]) -> str:
+    return f"page {pages[0] + 1}" if len(pages) == 1 else f"pages {pages[0] + 1}-{pages[-1] + 1}"
+
+
+def load_document(request: LoadRequest) -> list[PageWindow]:
+    """Open one PDF and turn it into windows; runs inside the isolated worker."""
+    try:
+        return _windows(request)
+    except LoadError as exc:
+        reason = str(exc)
+    except Exception as exc:  # MuPDF raises several types for corrupt files; keep the cause
+        reason = f"{type(exc).__name__}: {exc}"
+    return [PageWindow(request.path, request.doc_id, source_metadata=request.metadata, error=f"load: {reason}")]
+
+
+def _open(request: LoadRequest) -> pymupdf.Document:
+    if b"%PDF" not in request.data[:1024]:  # the header may follow some junk, as readers allow
+        raise LoadError("not a PDF (no %PDF header)")
+    doc = pymupdf.open(stream=request.data, filetype="pdf")
+    if doc.needs_pass and not any(doc.authenticate(p) for p in request.settings.passwords):
+        tried = len(request.settings.passwords)
+        raise LoadError(f"encrypted: a password is needed to open it ({tried} configured password(s) tried)")
+    if doc.page_count == 0:
+        raise LoadError("no pages (the file is empty or its page tree is unreadable)")
+    return doc
+
+
+def _windows(request: LoadRequest) -> list[PageWindow]:
+    render = request.settings.render
+    with _open(request) as doc:
+        windows = page_windows(doc.page_count, render.max_pages_per_example)
+        if len(windows) > 1 and render.long_documents == "skip":
+            raise LoadError(
+                f"{doc.page_count} pages, more than {render.max_pages_per_example} (render.long_documents=skip)"
+            )
+        return [_window(doc, request, index, pages) for index, pages in enumerate(windows)]
+
+
+def _window(doc: pymupdf.Document, request: LoadRequest, index: int, pages: list[int]) -> PageWindow:
+    settings, text = request.settings, request.settings.text
+    window = PageWindow(request.path, request.doc_id, doc.page_count, index, pages, source_metadata=request.metadata)
+    unusable: list[str] = []
+    for number in pages:
+        try:
+            page = doc.load_page(number)
+            extracted = page_text(
+                page,
+                ocr_languages=text.ocr_languages,
+                ocr_dpi=text.ocr_dpi,
+                max_megapixels=settings.max_page_megapixels,
+                min_chars=text.min_chars,
+                ocr_enabled=text.ocr,
+            )
+            image = render_page(page, settings.render, settings.max_page_megapixels)
+        except Exception as exc:
+            window.error = f"load: page {number + 1}: {type(exc).__name__}: {exc}"
+            return window
+        if extracted.verdict_reason:
+            unusable.append(f"page {number + 1}: {extracted.verdict_reason}")
+        window.images.append(image)
+        window.texts.append("" if extracted.verdict_reason else extracted.text)
+        window.text_sources.append(extracted.source)
+    if "ocr" in window.text_sources:
+        window.ocr_engine = settings.ocr_engine
+    if len(unusable) == len(pages):
+        window.images, window.texts, window.text_sources = [], [], []
+        window.error = f"load: no usable text on {_pages_label(pages)} ({'; '.join(unusable)})"
+    return window
+
+
 class LoadDocuments(Stage):
     name = "load"
     input_type = SourceDocument
     output_type = PageWindow
+    fatal = (WorkerStartError,)  # no document can be loaded: a set-up fault, not a bad file
 
-    def __init__(self, config: RenderConfig):
-        self.config = config
+    def __init__(self, input: InputConfig, render: RenderConfig, text: TextConfig, limits: LimitsConfig):
+        self.input = input
+        self.render = render
+        self.text = text
+        self.limits = limits
+
+    def setup(self) -> None:
+        if self.text.ocr:
+            require_ocr(self.text.ocr_languages)  # missing Tesseract stops the run here, with the fix
+        self.settings = LoadSettings(
+            self.render,
+            self.text,
+            self.input.passwords,
+            self.limits.max_page_megapixels,
+            ocr_engine_version() if self.text.ocr else "",
+        )
+        self.worker = IsolatedWorker(
+            load_document,
+            timeout_s=self.limits.document_timeout_s,
+            memory_bytes=int(self.limits.document_memory_gb * 2**30),
+        )
 
     def process(self, record: SourceDocument) -> list[PageWindow]:
-        try:
-            data = Path(record.source_path).read_bytes()
-        except OSError as exc:
-            return [self.fail(record, f"cannot read file: {exc.strerror or exc}")]
-        doc_id = hashlib.sha256(data).hexdigest()
-        try:
-            return self._windows(record.source_path, doc_id, data)
-        except LoadError as exc:
-            return [self.fail(PageWindow(record.source_path, doc_id), str(exc))]
-        except Exception as exc:  # MuPDF raises several types for corrupt files; keep the cause
-            return [self.fail(PageWindow(record.source_path, doc_id), f"{type(exc).__name__}: {exc}")]
-
-    def _windows(self, source_path: str, doc_id: str, data: bytes) -> list[PageWindow]:
-        if b"%PDF" not in data[:1024]:  # the header may follow some junk, as readers allow
-            raise LoadError("not a PDF (no %PDF header)")
-        with pymupdf.open(stream=data, filetype="pdf") as doc:
-            if doc.needs_pass:
-                raise LoadError("encrypted: a password is needed to open it")
-            if doc.page_count == 0:
-                raise LoadError("no pages (the file is empty or its page tree is unreadable)")
-            windows = page_windows(doc.page_count, self.config.max_pages_per_example)
-            if len(windows) > 1 and self.config.long_documents == "skip":
-                raise LoadError(
-                    f"{doc.page_count} pages, more than {self.config.max_pages_per_example} "
-                    "(render.long_documents=skip)"
-                )
-            return [self._window(doc, source_path, doc_id, i, pages) for i, pages in enumerate(windows)]
-
-    def _window(self, doc: pymupdf.Document, source_path: str, doc_id: str, index: int, pages: list[int]):
-        window = PageWindow(source_path, doc_id, doc.page_count, index, pages)
-        for number in pages:
+        windows: list[PageWindow] = []
+        for document in iter_documents(record.source_path, max_bytes=int(self.input.max_file_mb * 1e6)):
+            metadata = json.dumps(document.metadata, ensure_ascii=False) if document.metadata else ""
+            if document.error:
+                windows.append(PageWindow(document.path, source_metadata=metadata, error=f"load: {document.error}"))
+                continue
+            doc_id = hashlib.sha256(document.data).hexdigest()
             try:
-                page = doc.load_page(number)
-                text = extract_text(page)
-                image = render_page(page, self.config)
-            except Exception as exc:
-                window.images, window.texts, window.text_sources = [], [], []
-                return self.fail(window, f"page {number + 1}: {type(exc).__name__}: {exc}")
-            window.images.append(image)
-            window.texts.append(text.text)
-            window.text_sources.append(text.source)
-        if not any(t.strip() for t in window.texts):
-            window.images = []
-            label = f"page {pages[0] + 1}" if len(pages) == 1 else f"pages {pages[0] + 1}-{pages[-1] + 1}"
-            return self.fail(window, f"no text on {label} (no text layer; OCR is not available yet)")
-        return window
+                windows += self.worker.call(LoadRequest(document.path, doc_id, document.data, metadata, self.settings))
+            except WorkerError as exc:  # a timeout, a crash or the memory limit: this document only
+                windows.append(PageWindow(document.path, doc_id, source_metadata=metadata, error=f"load: {exc}"))
+        return windows
