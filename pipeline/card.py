@@ -30,6 +30,7 @@ def card_header(num_examples: int, license: str) -> str:
 def dataset_card(config: Config, template: PromptTemplate, model: str, stats: dict[str, Any]) -> str:
     name = config.output.dataset_name
     dotted = "; also any text matching `\\w+\\.\\w+` (the Docmatix rule)" if config.filters.drop_dotted_words else ""
+    ocr = f"Tesseract, languages {'+'.join(config.text.ocr_languages)}" if config.text.ocr else "OCR was off"
     columns = "\n".join(f"| `{column}` | {text} |" for column, text in COLUMN_DESCRIPTIONS.items())
     return f"""{card_header(stats["examples"], config.output.license)}
 # {name}
@@ -45,7 +46,8 @@ QA pairs about them.
   max_tokens {config.sampling.max_tokens}, seed {config.sampling.seed}; answers constrained to JSON.
 - **Prompt:** `{template.prompt_id}` ({template.form} form), sha256 `{template.sha256}`.
 - **Pages:** rendered at {config.render.dpi} dpi, longest side at most {config.render.max_side_px} px,
-  encoded as {config.render.image_format.upper()}; text from the PDF's text layer.
+  encoded as {config.render.image_format.upper()}; text from the PDF's text layer, or from OCR
+  ({ocr}) where the layer was missing or implausible.
 - **Filters:** empty, "unanswerable", code-like text, Q#/A# markers, over-long texts, questions that contain
   their answer, repeated questions and questions copied from the prompt's examples are dropped{dotted}.
 

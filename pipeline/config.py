@@ -146,7 +146,10 @@ class RunConfig(Section):
     )
     ray_address: str | None = Field(None, description="Ray cluster address; empty starts a local Ray instance.")
     num_cpus: int | None = Field(None, description="CPUs a local Ray instance may use (default: all).")
-    load_num_cpus: float = Field(0.5, gt=0, description="CPUs reserved per PDF loading task (render + text).")
+    load_workers: int = Field(
+        2, gt=0, description="PDF loading workers (render, text, OCR), each with its own isolated document process."
+    )
+    load_num_cpus: float = Field(0.5, gt=0, description="CPUs reserved per PDF loading worker in Ray's accounting.")
     prompt_batch_size: int = Field(16, gt=0, description="Examples per batch in the prompt-building stage.")
 
 

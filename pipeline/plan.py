@@ -40,6 +40,8 @@ def build_plan(config: Config, template: PromptTemplate, model_path: str, model_
                 LoadDocuments(config.input, config.render, config.text, config.limits),
                 batch_size=1,
                 num_cpus=config.run.load_num_cpus,
+                stateful=True,  # keeps its isolated document process between documents
+                replicas=config.run.load_workers,
             ),
             Step(
                 BuildPrompts(template, model_path, config.model.max_model_len, sampling.max_tokens, sampling.max_pairs),
