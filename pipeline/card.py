@@ -9,19 +9,19 @@ import datasets
 import yaml
 
 from pipeline.config import Config
-from pipeline.dataset import COLUMN_DESCRIPTIONS, FEATURES, SPLIT
+from pipeline.dataset import COLUMN_DESCRIPTIONS, FEATURES
 from pipeline.prompts import PromptTemplate
 
 
-def card_header(num_examples: int, license: str) -> str:
-    info = datasets.DatasetInfo(
-        features=FEATURES,
-        splits=datasets.SplitDict({SPLIT: datasets.SplitInfo(SPLIT, num_examples=num_examples)}),
-    )
+def card_header(examples_per_split: dict[str, int], license: str) -> str:
+    """YAML front matter; only splits that have rows are declared (a split without files would not load)."""
+    splits = {name: datasets.SplitInfo(name, num_examples=n) for name, n in examples_per_split.items() if n}
+    info = datasets.DatasetInfo(features=FEATURES, splits=datasets.SplitDict(splits))
+    data_files = [{"split": name, "path": f"data/{name}-*"} for name in splits]
     header = {
         "license": license,
         "task_categories": ["visual-question-answering"],
-        "configs": [{"config_name": "default", "data_files": [{"split": SPLIT, "path": f"data/{SPLIT}-*"}]}],
+        "configs": [{"config_name": "default", "data_files": data_files}],
         "dataset_info": info._to_yaml_dict(),
     }
     return "---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n"
@@ -32,7 +32,7 @@ def dataset_card(config: Config, template: PromptTemplate, model: str, stats: di
     dotted = "; also any text matching `\\w+\\.\\w+` (the Docmatix rule)" if config.filters.drop_dotted_words else ""
     ocr = f"Tesseract, languages {'+'.join(config.text.ocr_languages)}" if config.text.ocr else "OCR was off"
     columns = "\n".join(f"| `{column}` | {text} |" for column, text in COLUMN_DESCRIPTIONS.items())
-    return f"""{card_header(stats["examples"], config.output.license)}
+    return f"""{card_header(stats["examples_per_split"], config.output.license)}
 # {name}
 
 Document question answering examples for training vision-language models, made the way Docmatix was:
@@ -57,7 +57,9 @@ QA pairs about them.
 {json.dumps(stats, indent=2)}
 ```
 
-Documents that produced no example are listed with the reason in `rejects/`.
+Splits: `test` holds about {config.output.test_fraction:.0%} of the documents, chosen by the hash of their
+bytes; all windows of a document are in the same split. Row `id`s are stable across reruns and
+regenerations. Documents that produced no example are listed with the reason in `rejects/`.
 
 ## Columns
 
@@ -70,7 +72,7 @@ Documents that produced no example are listed with the reason in `rejects/`.
 ```python
 from datasets import load_dataset
 
-ds = load_dataset("path/to/this/folder-or-hub-repo", split="{SPLIT}")
+ds = load_dataset("path/to/this/folder-or-hub-repo", split="train")
 ds[0]["images"][0]  # a PIL image
 ds[0]["texts"]      # [{{"user": question, "assistant": answer, "source": ...}}, ...]
 ```

@@ -134,6 +134,14 @@ class FilterConfig(Section):
 
 class OutputConfig(Section):
     dir: str = Field("out/dataset", description="Dataset folder: data/, rejects/, README.md, stats.json, config.yaml.")
+    cache_dir: str | None = Field(
+        "out/cache",
+        description="Page cache (folder or fsspec URL): rendered pages and texts by document hash and settings, "
+        "reused when regenerating with another prompt or model. Empty (null) disables it.",
+    )
+    test_fraction: float = Field(
+        0.05, ge=0, lt=1, description="Share of documents in the test split, chosen by document hash (never straddling)."
+    )
     shard_max_rows: int = Field(2000, gt=0, description="Rows per Parquet shard at most.")
     row_group_rows: int = Field(100, gt=0, description="Rows per Parquet row group (keeps the Hub viewer fast).")
     dataset_name: str = Field("docqa", description="Dataset name used in the dataset card.")

@@ -31,10 +31,11 @@ import pyarrow.parquet as pq
 from pipeline.records import AnnotatedWindow, Reject, arrow_schema
 from pipeline.sources import source_of
 
-SPLIT = "train"
+SPLITS = ("train", "test")
 
 FEATURES = datasets.Features(
     {
+        "id": datasets.Value("string"),
         "images": datasets.List(datasets.Image()),
         "texts": datasets.List(
             {"user": datasets.Value("string"), "assistant": datasets.Value("string"), "source": datasets.Value("string")}
@@ -60,6 +61,7 @@ FEATURES = datasets.Features(
 )
 
 COLUMN_DESCRIPTIONS = {
+    "id": "`<doc_id[:24]>-<window>`: the same for a window across reruns and regenerations",
     "images": "page images of the example, in page order (at most 4 consecutive pages of one PDF)",
     "texts": "QA pairs: `user` is the question, `assistant` the answer, `source` the PDF and pages",
     "doc_id": "sha256 of the PDF's bytes",
@@ -96,6 +98,7 @@ def dataset_row(window: AnnotatedWindow, run: RunInfo) -> dict[str, Any]:
     pages = f"{window.pages[0] + 1}" if len(window.pages) == 1 else f"{window.pages[0] + 1}-{window.pages[-1] + 1}"
     source = f"{Path(window.source_path).name} p. {pages}"
     return {
+        "id": f"{window.doc_id[:24]}-{window.window}",
         "images": [{"bytes": image, "path": None} for image in window.images],
         "texts": [{"user": p.question, "assistant": p.answer, "source": source} for p in window.qa],
         "doc_id": window.doc_id,
@@ -129,16 +132,23 @@ class Stats:
     windows_in_dataset: int = 0
     windows_rejected: int = 0
     pages_in_dataset: int = 0
+    pages_rendered: int = 0
+    pages_from_cache: int = 0
     qa_generated: int = 0
     qa_kept: int = 0
     qa_dropped: Counter = field(default_factory=Counter)
     rejects_by_stage: Counter = field(default_factory=Counter)
     finish_reasons: Counter = field(default_factory=Counter)
+    examples_per_split: Counter = field(default_factory=Counter)
     prompt_tokens: int = 0
     output_tokens: int = 0
     windows_cut_to_fit: int = 0
 
     def add(self, window: AnnotatedWindow) -> None:
+        if window.from_cache:
+            self.pages_from_cache += len(window.images)
+        else:
+            self.pages_rendered += len(window.images)
         if window.prompt_token_ids:  # reached the engine
             self.prompt_tokens += len(window.prompt_token_ids)
             self.windows_cut_to_fit += window.document_tokens_dropped > 0
@@ -156,10 +166,55 @@ class Stats:
             self.pages_in_dataset += len(window.pages)
 
 
-class DatasetWriter:
-    """Streams annotated windows into Parquet shards and rejects; `close()` publishes the folder."""
+def split_of(doc_id: str, test_fraction: float) -> str:
+    """The split a document belongs to, from its hash: all its windows land in the same split."""
+    return "test" if int(doc_id[:8], 16) < test_fraction * 16**8 else "train"
 
-    def __init__(self, out_dir: str | Path, run: RunInfo, shard_max_rows: int, row_group_rows: int):
+
+class ShardSeries:
+    """One split's shards: rows in row groups, a new file every `max_rows`, Hub names given at the end."""
+
+    def __init__(self, folder: Path, split: str, max_rows: int, row_group_rows: int):
+        self.folder, self.split = folder, split
+        self.max_rows, self.row_group_rows = max_rows, row_group_rows
+        self.paths: list[Path] = []
+        self.rows: list[dict[str, Any]] = []
+        self.count = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._in_shard = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.count += 1
+        if len(self.rows) >= self.row_group_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        while self.rows:
+            if self._writer is None:
+                self.paths.append(self.folder / f"{self.split}-{len(self.paths):05d}.parquet")
+                self._writer = pq.ParquetWriter(self.paths[-1], FEATURES.arrow_schema)
+                self._in_shard = 0
+            take = min(len(self.rows), self.max_rows - self._in_shard, self.row_group_rows)
+            self._writer.write_table(pa.Table.from_pylist(self.rows[:take], schema=FEATURES.arrow_schema))
+            del self.rows[:take]
+            self._in_shard += take
+            if self._in_shard >= self.max_rows:
+                self._writer.close()
+                self._writer = None
+
+    def close(self) -> None:
+        self.flush()
+        if self._writer is not None:
+            self._writer.close()
+        for i, path in enumerate(self.paths):
+            path.rename(path.with_name(f"{self.split}-{i:05d}-of-{len(self.paths):05d}.parquet"))
+
+
+class DatasetWriter:
+    """Takes annotated windows, writes Parquet shards per split and the rejects; `close()` publishes."""
+
+    def __init__(self, out_dir: str | Path, run: RunInfo, shard_max_rows: int, row_group_rows: int, test_fraction: float):
         self.out_dir = Path(out_dir)
         self.staging = self.out_dir.with_name(f".{self.out_dir.name}.partial")
         if self.staging.exists():
@@ -167,16 +222,11 @@ class DatasetWriter:
         (self.staging / "data").mkdir(parents=True)
         (self.staging / "rejects").mkdir()
         self.run = run
-        self.shard_max_rows = shard_max_rows
-        self.row_group_rows = row_group_rows
-        self.schema = FEATURES.arrow_schema
+        self.test_fraction = test_fraction
+        self.splits = {split: ShardSeries(self.staging / "data", split, shard_max_rows, row_group_rows) for split in SPLITS}
         self.stats = Stats()
         self.rejects: list[Reject] = []
         self.documents_in_dataset: set[str] = set()
-        self.shards: list[Path] = []
-        self._rows: list[dict[str, Any]] = []
-        self._shard: pq.ParquetWriter | None = None
-        self._shard_rows = 0
 
     def add(self, windows: list[AnnotatedWindow]) -> None:
         for window in windows:
@@ -185,24 +235,7 @@ class DatasetWriter:
                 self.rejects.append(reject_of(window))
                 continue
             self.documents_in_dataset.add(window.source_path)
-            self._rows.append(dataset_row(window, self.run))
-            if len(self._rows) >= self.row_group_rows:
-                self._flush()
-
-    def _flush(self) -> None:
-        while self._rows:
-            if self._shard is None:
-                path = self.staging / "data" / f"{SPLIT}-{len(self.shards):05d}.parquet"
-                self.shards.append(path)
-                self._shard = pq.ParquetWriter(path, self.schema)
-                self._shard_rows = 0
-            take = min(len(self._rows), self.shard_max_rows - self._shard_rows, self.row_group_rows)
-            self._shard.write_table(pa.Table.from_pylist(self._rows[:take], schema=self.schema))
-            del self._rows[:take]
-            self._shard_rows += take
-            if self._shard_rows >= self.shard_max_rows:
-                self._shard.close()
-                self._shard = None
+            self.splits[split_of(window.doc_id, self.test_fraction)].add(dataset_row(window, self.run))
 
     def close(
         self, sources: list[str], config_yaml: str, render_card: Callable[[dict[str, Any]], str], extra_stats: dict[str, Any]
@@ -212,18 +245,14 @@ class DatasetWriter:
         `sources` are the input units (PDFs and tar shards); a document inside a shard is named
         `shard::member`, so a shard counts as accounted for once any of its documents is.
         """
-        self._flush()
-        if self._shard is not None:
-            self._shard.close()
+        for series in self.splits.values():
+            series.close()
         seen = {source_of(path) for path in self.documents_in_dataset | {r.source_path for r in self.rejects}}
         for source in sources:
             if source not in seen:
                 # Every input must be accounted for; reaching this is a bug, recorded rather than hidden.
                 self.rejects.append(Reject("", source, [], "pipeline", "input produced no output"))
         self.stats.inputs = len(sources)
-        total = len(self.shards)
-        for i, path in enumerate(self.shards):
-            path.rename(path.with_name(f"{SPLIT}-{i:05d}-of-{total:05d}.parquet"))
         pq.write_table(
             pa.Table.from_pylist([vars(r) for r in self.rejects], schema=arrow_schema(Reject)),
             self.staging / "rejects" / "rejects-00000.parquet",
@@ -244,7 +273,10 @@ class DatasetWriter:
             "documents_in_dataset": len(self.documents_in_dataset),
             "documents_rejected": len(rejected_docs),
             "examples": s.windows_in_dataset,
+            "examples_per_split": {split: series.count for split, series in self.splits.items() if series.count},
             "pages": s.pages_in_dataset,
+            "pages_rendered": s.pages_rendered,
+            "pages_from_cache": s.pages_from_cache,
             "windows_rejected": s.windows_rejected,
             "rejects_by_stage": dict(s.rejects_by_stage),
             "qa_generated": s.qa_generated,
@@ -254,7 +286,7 @@ class DatasetWriter:
             "prompt_tokens": s.prompt_tokens,
             "output_tokens": s.output_tokens,
             "windows_cut_to_fit_context": s.windows_cut_to_fit,
-            "shards": len(self.shards),
+            "shards": sum(len(series.paths) for series in self.splits.values()),
         }
 
     def _publish(self) -> None:

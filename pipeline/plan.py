@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline.cache import PageCache, settings_key
 from pipeline.config import Config
 from pipeline.prompts import PromptTemplate, response_schema
 from pipeline.stages.base import Stage
@@ -32,12 +33,16 @@ class StagePlan:
     steps: list[Step]
 
 
+def page_cache(config: Config) -> PageCache | None:
+    return PageCache(config.output.cache_dir, settings_key(config)) if config.output.cache_dir else None
+
+
 def build_plan(config: Config, template: PromptTemplate, model_path: str, model_label: str) -> StagePlan:
     sampling = config.sampling
     return StagePlan(
         [
             Step(
-                LoadDocuments(config.input, config.render, config.text, config.limits),
+                LoadDocuments(config.input, config.render, config.text, config.limits, page_cache(config)),
                 batch_size=1,
                 num_cpus=config.run.load_num_cpus,
                 stateful=True,  # keeps its isolated document process between documents

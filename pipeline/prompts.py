@@ -4,11 +4,16 @@ A template file `prompts/<id>-v<version>.yaml` is either a `completion` prompt (
 text ending where the model continues) or a `chat` prompt (for instruct models: messages rendered with
 the model's own chat template). `{document}` and `{max_pairs}` are filled in; nothing else is
 interpreted, so JSON examples need no escaping. The sha256 of the file is stored with every row.
+
+A prompt *set* names several templates of one form; each document gets one of them, drawn from its id
+and a seed. Docmatix worked this way: five role descriptions, one picked per document, so the questions
+of a dataset vary in kind (whole-document coverage, section coverage, reasoning, summaries, phrasing).
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
 from pathlib import Path
 from typing import Any, Literal
 
@@ -70,6 +75,47 @@ def load_template(directory: str | Path, prompt_id: str) -> PromptTemplate:
     if template.prompt_id != prompt_id:
         raise ValueError(f"{path} declares {template.prompt_id!r}; the file must be named after id and version")
     return template
+
+
+# The Docmatix roles, one template per role; a set holds templates of one form, for one kind of model.
+PROMPT_SETS: dict[str, list[str]] = {
+    "docmatix-chat": [
+        "docmatix-comprehensive-chat-v1",
+        "docmatix-sections-chat-v1",
+        "docmatix-reasoning-chat-v1",
+        "docmatix-summary-chat-v1",
+        "docmatix-phrasing-chat-v1",
+    ],
+    "docmatix-completion": [
+        "docmatix-comprehensive-completion-v1",
+        "docmatix-sections-completion-v1",
+        "docmatix-reasoning-completion-v1",
+        "docmatix-summary-completion-v1",
+        "docmatix-phrasing-completion-v1",
+    ],
+}
+
+
+def load_templates(directory: str | Path, names: list[str]) -> list[PromptTemplate]:
+    """Templates for `names`, each a prompt id or the name of a set in `PROMPT_SETS`; each template once."""
+    prompt_ids = list(dict.fromkeys(prompt_id for name in names for prompt_id in PROMPT_SETS.get(name, [name])))
+    available = sorted(p.stem for p in Path(directory).glob("*.yaml"))
+    unknown = [prompt_id for prompt_id in prompt_ids if prompt_id not in available]
+    if unknown or not prompt_ids:
+        problem = f"unknown prompt or prompt set {', '.join(unknown)} in {directory}" if unknown else "no prompt named"
+        raise ValueError(f"{problem}; prompts: {', '.join(available) or 'none'}; prompt sets: {', '.join(PROMPT_SETS)}")
+    return [load_template(directory, prompt_id) for prompt_id in prompt_ids]
+
+
+def choose_template(templates: list[PromptTemplate], doc_id: str, seed: int) -> PromptTemplate:
+    """The template for one document, drawn from its id and `seed` alone.
+
+    The draw ignores the order of documents, which worker runs them and the order of `templates`, so a
+    rerun or a resumed run gives every document the same template.
+    """
+    if not templates:
+        raise ValueError("no prompt templates to choose from")
+    return random.Random(f"{seed}:{doc_id}").choice(sorted(templates, key=lambda t: t.prompt_id))
 
 
 def response_schema(max_pairs: int) -> dict[str, Any]:

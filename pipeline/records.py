@@ -40,6 +40,8 @@ class PageWindow:
     text_sources: list[str] = field(default_factory=list)  # where each text came from: "layer" or "ocr"
     ocr_engine: str = ""  # the OCR engine and its language data, when any page was OCRed
     source_metadata: str = ""  # JSON metadata that came with the document (a PDFA sample's .json)
+    from_cache: bool = False  # pages and texts came from the page cache, not from rendering
+    unit_records: int = 0  # records the input unit (a PDF or a tar shard) this came from produced
     error: str | None = None  # "stage: message" when this window failed
 
 

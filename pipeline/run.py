@@ -1,8 +1,11 @@
-"""One dataset run: resolve inputs and model, stream the plan through a runner into the writer."""
+"""One dataset run: resolve inputs and model, stream the plan through a runner into committed work
+units, then assemble the dataset from them."""
 
 from __future__ import annotations
 
+import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +15,11 @@ from pipeline.card import dataset_card
 from pipeline.config import Config, dump_config
 from pipeline.dataset import DatasetWriter, RunInfo
 from pipeline.sources import discover_sources
+from pipeline.units import UnitStore, run_key, work_root
 from pipeline.model import model_label, resolve_model
-from pipeline.plan import build_plan
+from pipeline.plan import StagePlan, build_plan
 from pipeline.prompts import load_template
+from pipeline.records import AnnotatedWindow
 
 
 def input_paths(config: Config) -> list[str]:
@@ -28,37 +33,52 @@ def input_paths(config: Config) -> list[str]:
 
 
 def run_pipeline(config: Config) -> dict[str, Any]:
-    """Build the dataset described by `config`; returns the run's statistics (also in stats.json)."""
+    """Build the dataset described by `config`; returns the run's statistics (also in stats.json).
+
+    Inputs already committed by an earlier, interrupted run with the same settings are not redone.
+    """
     started = time.monotonic()
     sources = input_paths(config)
     template = load_template(config.prompt.directory, config.prompt.template)
-    model_path = resolve_model(config.model)
-    plan = build_plan(config, template, model_path, model_label(config.model))
+    key = run_key(config, [template])
+    store = UnitStore(work_root(config.output.dir) / key)
+    pending = [s for s in sources if not store.is_done(s)]
+    label = model_label(config.model)
+    print(f"{len(sources)} input(s) -> {config.output.dir} with {label}", flush=True)
+    if len(pending) < len(sources):
+        print(f"Resuming: {len(sources) - len(pending)} input(s) already done, {len(pending)} to go", flush=True)
+    if pending:
+        plan = build_plan(config, template, resolve_model(config.model), label)
+        with tqdm(total=len(pending), desc="inputs done", unit="input") as progress:
+            for batch in _run(plan, pending, config):
+                progress.update(store.add(batch))
+        if store.unfinished():
+            raise RuntimeError(f"records of {len(store.unfinished())} input(s) never arrived; run again to redo them")
     sampling = config.sampling
     writer = DatasetWriter(
         config.output.dir,
         RunInfo(sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.seed),
         config.output.shard_max_rows,
         config.output.row_group_rows,
+        config.output.test_fraction,
     )
-    print(f"{len(sources)} input(s) -> {config.output.dir} with {model_label(config.model)}", flush=True)
+    for source in sources:
+        writer.add(store.read(source))
+    stats = writer.close(
+        sources,
+        dump_config(config),
+        lambda stats: dataset_card(config, template, label, stats),
+        {"wall_seconds": round(time.monotonic() - started, 1), "model": label, "prompt_id": template.prompt_id},
+    )
+    shutil.rmtree(work_root(config.output.dir), ignore_errors=True)
+    return stats
+
+
+def _run(plan: StagePlan, sources: list[str], config: Config) -> Iterator[list[AnnotatedWindow]]:
     if config.run.runner == "ray":
         from pipeline.dag import run_ray
 
-        batches = run_ray(plan, sources, config.run)
-    else:
-        from pipeline.local import run_local
+        return run_ray(plan, sources, config.run)
+    from pipeline.local import run_local
 
-        batches = run_local(plan, sources)
-    with tqdm(desc="examples written", unit="ex") as progress:
-        for batch in batches:
-            writer.add(batch)
-            progress.update(len(batch))
-            progress.set_postfix(kept=writer.stats.windows_in_dataset, rejected=writer.stats.windows_rejected)
-    elapsed = time.monotonic() - started
-    return writer.close(
-        sources,
-        dump_config(config),
-        lambda stats: dataset_card(config, template, model_label(config.model), stats),
-        {"wall_seconds": round(elapsed, 1), "model": model_label(config.model), "prompt_id": template.prompt_id},
-    )
+    return run_local(plan, sources)

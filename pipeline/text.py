@@ -8,11 +8,12 @@ order gives CJK-looking noise; an old OCR layer may have read Cyrillic as Latin 
 tests what holds for correct text in any language and script:
 
 - UTF-8 never shows as Latin-1 byte pairs (a lead byte such as Ã or Ð followed by continuation bytes);
-- few characters, byte-swapped, fall in the Latin, Greek or Cyrillic blocks (UTF-16 read backwards);
+- few CJK-range letters turn into Latin, Greek or Cyrillic ones when their two bytes are swapped;
 - control and private-use characters are rare (a lone bullet from a symbol font is allowed);
 - a word of Latin, Greek or Cyrillic letters is written in one of those scripts;
-- such a word keeps its case run-wise (camelCase humps as in "getTextPage" are fine, "CyMMa" is not),
-  has no digits between its letters, and stops within 40 letters or at a hyphen, dot, slash...
+- such a word keeps its case run-wise (camelCase parts as in "getTextPage" are fine, "CyMMa" is not),
+  has no digit followed by a lowercase letter inside it ("c6opa"; "H2O" is fine), and runs at most
+  40 letters before a space, hyphen, dot, slash or other joiner.
 
 Scripts without case and word spaces (CJK, Thai, Arabic, Hebrew...) are judged by the first three
 tests. Shares are weighted by letters, so a few odd words on a page of correct text do not condemn it.
@@ -44,13 +45,15 @@ CASED_SCRIPTS = {
 WORD_JOINERS = "-‐‑–—./\\_:@&'’·"
 LONGEST_PLAUSIBLE_WORD = 40  # letters between two joiners; more is text whose spaces became symbols
 
-# A share at or above its limit makes the text unusable. Each limit sits well above what correct text
-# shows in a corpus of real PDFs in a dozen languages (tables, forms, code, math) and well below garbage.
-MOJIBAKE_LIMIT = 0.3  # of non-ASCII characters: UTF-8 byte sequences shown as Latin-1 or cp1252
-BYTE_SWAPPED_LIMIT = 0.5  # of letters from U+0800: Latin, Greek or Cyrillic letters with bytes swapped
-UNREADABLE_LIMIT = 0.1  # of visible characters: control, private-use, unassigned, U+FFFD
-MIXED_SCRIPT_LIMIT = 0.1  # of letters: in words that mix Latin, Greek and Cyrillic letters
-ODD_WORD_LIMIT = 0.2  # of letters: in words with case flips, digits between letters, or no end
+# A share at or above its limit makes the text unusable. The limits sit between what 306 pages of correct
+# text in real PDFs (a dozen languages; tables, forms, code, math) show and what garbage shows (in real
+# PDFs where there are some, else generated the way producers make it):
+#                                                                               correct   garbage
+MOJIBAKE_LIMIT = 0.3  # of non-ASCII characters: UTF-8 sequences read as Latin-1    0        0.9-1.0
+BYTE_SWAPPED_LIMIT = 0.5  # of letters from U+0800: swapped to Latin/Greek/Cyrillic   <= 0.10   0.8-1.0
+UNREADABLE_LIMIT = 0.05  # of visible characters: control, private use, U+FFFD       <= 0.02   0.11-0.75
+MIXED_SCRIPT_LIMIT = 0.1  # of letters: in words mixing Latin, Greek, Cyrillic         0        0.97
+ODD_WORD_LIMIT = 0.2  # of letters: in words of implausible shape                    <= 0.04   0.27-0.79
 
 
 @dataclass(frozen=True)
@@ -219,23 +222,28 @@ def mixes_scripts(word: str) -> bool:
 
 
 def has_case_flip(word: str) -> bool:
-    """A lowercase letter followed by capitals that do not start a camelCase hump.
+    """A lowercase letter followed by capitals that do not start a camelCase part.
 
-    A hump is one or more capitals and then two or more lowercase letters ("getText", "parseHTTPResponse").
-    Cyrillic read as Latin look-alikes gives capitals that end the word or meet one lowercase letter:
-    "CyMMa", "nepHOA", "npVIMeHeHVIeM".
+    A part is capitals and then two or more lowercase letters ("getText", "parseHTTPResponse"), or, inside
+    a name, one capital and one lowercase letter ("setUpClass"). Cyrillic read as Latin look-alikes
+    leaves capitals that end the word or meet one lowercase letter: "CyMMa", "nepHOA", "npVIMeHeHVIeM".
     """
     for run in re.findall(r"[^\W\d_]{4,}", word):  # shorter runs are units and brands: kHz, mA, iOS
         cases = [(upper, len(list(group))) for upper, group in itertools.groupby(run, str.isupper)]
-        for (upper_before, _), (upper, _), (_, lower_after) in zip(cases, cases[1:], cases[2:] + [(False, 0)]):
-            if upper and not upper_before and lower_after < 2:
+        for index, (upper, capitals) in enumerate(cases[1:], start=1):  # the run before a capital one is lowercase
+            lowercase_after = cases[index + 1][1] if index + 1 < len(cases) else 0
+            inner_part = capitals == 1 and lowercase_after == 1 and index + 2 < len(cases)
+            if upper and lowercase_after < 2 and not inner_part:
                 return True
     return False
 
 
 def has_digit_between_letters(word: str) -> bool:
-    """"c6opa", "H8norosbiH": OCR reads б as 6 and л as 8; words in any language keep digits at their ends."""
-    return re.search(r"[^\W\d_]\d+[^\W\d_]", word) is not None
+    """Digits between letters and followed by a lowercase one: "c6opa", "H8norosbiH" (OCR reads б as 6).
+
+    Formulas and names put a capital after the digits ("H2O", "Fe2O3", "IPv4Network"), so they pass.
+    """
+    return any(letter.islower() for letter in re.findall(r"[^\W\d_]\d+([^\W\d_])", word))
 
 
 def is_run_on(word: str) -> bool:

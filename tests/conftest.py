@@ -37,3 +37,12 @@ def embedded_model() -> str:
     from pipeline.model import prepare_embedded_model
 
     return str(prepare_embedded_model(ROOT / ".cache" / "models"))
+
+
+def load_fresh(folder, **kwargs):
+    """`datasets.load_dataset(folder)` bypassing its cache, which can serve an earlier folder's rows."""
+    import tempfile
+
+    import datasets
+
+    return datasets.load_dataset(str(folder), cache_dir=tempfile.mkdtemp(prefix="hf-cache-"), **kwargs)

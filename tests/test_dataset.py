@@ -8,9 +8,11 @@ import pytest
 import yaml
 
 from pipeline.config import InputConfig, LimitsConfig, RenderConfig, TextConfig
-from pipeline.dataset import DatasetWriter, RunInfo
+from pipeline.card import card_header
+from pipeline.dataset import DatasetWriter, RunInfo, split_of
 from pipeline.records import AnnotatedWindow, QAPair, SourceDocument, extend
 from pipeline.stages.load import LoadDocuments
+from tests.conftest import load_fresh
 
 
 @pytest.fixture(scope="module")
@@ -30,15 +32,15 @@ def windows(sample_corpus, tmp_path_factory):
 
 
 def write(out, sources, windows, **kwargs):
-    writer = DatasetWriter(out, RunInfo(0.2, 0.95, 256, 0), kwargs.get("shard_max_rows", 100), 2)
+    writer = DatasetWriter(out, RunInfo(0.2, 0.95, 256, 0), kwargs.get("shard_max_rows", 100), 2, kwargs.get("test_fraction", 0))
     writer.add(windows)
-    return writer.close(sources, "model: {}\n", lambda stats: f"---\nlicense: other\n---\n# card {stats['examples']}\n", {})
+    return writer.close(sources, "model: {}\n", lambda stats: card_header(stats["examples_per_split"], "other"), {})
 
 
 def test_load_dataset_reads_images_texts_and_provenance(tmp_path, windows):
     sources, annotated = windows
     stats = write(tmp_path / "ds", sources, annotated)
-    ds = datasets.load_dataset(str(tmp_path / "ds"), split="train")
+    ds = load_fresh(tmp_path / "ds", split="train")
     assert isinstance(ds.features["images"].feature, datasets.Image)
     assert len(ds) == stats["examples"] == 5  # report: 2 windows; article, form, invoice: 1 each
     row = next(r for r in ds if r["source_path"].endswith("report.pdf") and r["pages"] == [4, 5])
@@ -73,19 +75,19 @@ def test_shards_are_named_for_the_hub_and_the_card_declares_them(tmp_path, windo
     names = sorted(p.name for p in (tmp_path / "ds" / "data").iterdir())
     assert names == ["train-00000-of-00003.parquet", "train-00001-of-00003.parquet", "train-00002-of-00003.parquet"]
     assert pq.ParquetFile(tmp_path / "ds" / "data" / names[0]).metadata.num_row_groups == 1
-    assert len(datasets.load_dataset(str(tmp_path / "ds"), split="train")) == 5
+    assert len(load_fresh(tmp_path / "ds", split="train")) == 5
 
 
 def test_a_failed_run_leaves_the_previous_dataset_in_place(tmp_path, windows):
     sources, annotated = windows
     write(tmp_path / "ds", sources, annotated)
-    writer = DatasetWriter(tmp_path / "ds", RunInfo(0.2, 0.95, 256, 0), 100, 2)
+    writer = DatasetWriter(tmp_path / "ds", RunInfo(0.2, 0.95, 256, 0), 100, 2, 0)
     writer.add(annotated[:1])  # ...and the run dies before close()
-    assert len(datasets.load_dataset(str(tmp_path / "ds"), split="train")) == 5
+    assert len(load_fresh(tmp_path / "ds", split="train")) == 5
     assert sorted(p.name for p in tmp_path.iterdir()) == [".ds.partial", "ds"]
     write(tmp_path / "ds", sources, annotated[:2])  # the next run clears the leftover and publishes
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
-    assert len(datasets.load_dataset(str(tmp_path / "ds"), split="train")) == 2
+    assert len(load_fresh(tmp_path / "ds", split="train")) == 2
 
 
 def test_card_yaml_is_what_datasets_expects(tmp_path, windows, default_config):
@@ -93,10 +95,31 @@ def test_card_yaml_is_what_datasets_expects(tmp_path, windows, default_config):
     from pipeline.prompts import load_template
 
     template = load_template(default_config.prompt.directory, default_config.prompt.template)
-    card = dataset_card(default_config, template, "some/model", {"examples": 5, "qa_kept": 9})
+    card = dataset_card(default_config, template, "some/model", {"examples_per_split": {"train": 5}, "qa_kept": 9})
     header = yaml.safe_load(card.split("---\n")[1])
     assert header["configs"][0]["data_files"] == [{"split": "train", "path": "data/train-*"}]
     info = datasets.DatasetInfo._from_yaml_dict(header["dataset_info"])
     assert isinstance(info.features["images"].feature, datasets.Image)
     assert info.splits["train"].num_examples == 5
     assert template.sha256 in card and "some/model" in card
+
+
+def test_test_split_is_document_disjoint_and_declared_in_the_card(tmp_path, windows):
+    sources, annotated = windows
+    test_doc = next(w.doc_id for w in annotated if w.doc_id and split_of(w.doc_id, 0.5) == "test")
+    stats = write(tmp_path / "ds", sources, annotated, test_fraction=0.5)
+    train = load_fresh(tmp_path / "ds", split="train")
+    test = load_fresh(tmp_path / "ds", split="test")
+    assert test_doc in test["doc_id"]
+    assert not set(train["doc_id"]) & set(test["doc_id"])
+    assert stats["examples_per_split"] == {"train": len(train), "test": len(test)}
+    assert len(train) + len(test) == 5
+
+
+def test_row_ids_are_stable_and_unique(tmp_path, windows):
+    sources, annotated = windows
+    write(tmp_path / "a", sources, annotated)
+    write(tmp_path / "b", sources, list(reversed(annotated)))
+    ids_a = load_fresh(tmp_path / "a", split="train")["id"]
+    ids_b = load_fresh(tmp_path / "b", split="train")["id"]
+    assert len(set(ids_a)) == 5 and set(ids_a) == set(ids_b)

@@ -1,20 +1,24 @@
-"""End to end: `make dataset` through Ray with the real vLLM engine on CPU, and the local runner beside it.
+"""End to end: `make dataset` through Ray with the real vLLM engine on CPU; the local runner, a run killed
+with SIGKILL and resumed, and a regeneration with another prompt beside it.
 
-Inputs: the generated sample corpus plus two bad files. Greedy sampling, so both runners must write the
-same rows. Each run starts a real engine (about a minute on 2 cores).
+Inputs: the generated sample corpus plus two bad files. Greedy sampling, so every way of producing the
+dataset must write the same rows. Each run starts a real engine (about a minute on 2 cores).
 """
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import datasets
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_fresh
 
 pytestmark = pytest.mark.engine
 
@@ -31,43 +35,63 @@ def inputs(sample_corpus, tmp_path_factory):
     return folder
 
 
+def cli(inputs, out, *overrides):
+    command = [sys.executable, "-m", "pipeline", "dataset", "--input", str(inputs), "--output", str(out), "--set", GREEDY]
+    return command + [arg for o in overrides for arg in ("--set", o)]
+
+
+def run(command):
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout + done.stderr
+
+
+def rows(out):
+    """Every row of every split, images left out, in a stable order."""
+    splits = load_fresh(out)
+    return sorted(
+        (split, r["id"], r["doc_id"], r["pages"], r["prompt_id"], json.dumps(r["texts"]))
+        for split, ds in splits.items()
+        for r in ds.remove_columns("images")
+    )
+
+
 @pytest.fixture(scope="module")
 def ray_output(inputs, tmp_path_factory, embedded_model):
-    out = tmp_path_factory.mktemp("ray") / "dataset"
+    folder = tmp_path_factory.mktemp("ray")
     done = subprocess.run(
-        ["make", "dataset", f"INPUT={inputs}", f"OUTPUT={out}", f"SET={GREEDY}"],
+        ["make", "dataset", f"INPUT={inputs}", f"OUTPUT={folder / 'dataset'}",
+         f"SET={GREEDY} output.cache_dir={folder / 'cache'}"],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return out, done.stdout + done.stderr
+    return folder / "dataset", done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
 def local_output(inputs, tmp_path_factory, embedded_model):
     out = tmp_path_factory.mktemp("local") / "dataset"
-    command = [sys.executable, "-m", "pipeline", "dataset", "--input", str(inputs), "--output", str(out),
-               "--set", GREEDY, "--set", "run.runner=local"]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run(cli(inputs, out, "run.runner=local", "output.cache_dir="))
     return out
 
 
 def test_dataset_loads_with_images_and_provenance(ray_output):
     out, _ = ray_output
-    ds = datasets.load_dataset(str(out), split="train")
-    assert isinstance(ds.features["images"].feature, datasets.Image)
-    assert len(ds) >= 1
-    for row in ds:
-        assert 1 <= len(row["images"]) == len(row["pages"]) <= 4
-        assert row["texts"] and all(t["user"] and t["assistant"] for t in row["texts"])
-        assert row["prompt_id"] == "docmatix-qa-completion-v1" and len(row["prompt_sha256"]) == 64
-        assert row["model"].startswith("google/gemma-3-270m") and row["temperature"] == 0
-        assert row["images"][0].size == (1240, 1755)
+    splits = load_fresh(out)
+    assert sum(len(ds) for ds in splits.values()) >= 1
+    for ds in splits.values():
+        assert isinstance(ds.features["images"].feature, datasets.Image)
+        for row in ds:
+            assert 1 <= len(row["images"]) == len(row["pages"]) <= 4
+            assert row["texts"] and all(t["user"] and t["assistant"] for t in row["texts"])
+            assert row["prompt_id"] == "docmatix-qa-completion-v1" and len(row["prompt_sha256"]) == 64
+            assert row["model"].startswith("google/gemma-3-270m") and row["temperature"] == 0
+            assert row["images"][0].size == (1240, 1755)
 
 
 def test_every_input_is_in_the_dataset_or_rejected_with_a_reason(ray_output, inputs):
     out, _ = ray_output
-    in_dataset = set(datasets.load_dataset(str(out), split="train")["source_path"])
+    in_dataset = {source for ds in load_fresh(out).values() for source in ds["source_path"]}
     rejects = pq.read_table(out / "rejects" / "rejects-00000.parquet").to_pylist()
     reasons = {r["source_path"].rsplit("/", 1)[-1]: (r["stage"], r["reason"]) for r in rejects}
     assert reasons["notes.pdf"] == ("load", "not a PDF (no %PDF header)")
@@ -75,9 +99,10 @@ def test_every_input_is_in_the_dataset_or_rejected_with_a_reason(ray_output, inp
     assert {str(p) for p in inputs.iterdir()} <= in_dataset | {r["source_path"] for r in rejects}
     assert all(r["reason"] for r in rejects)
     stats = json.loads((out / "stats.json").read_text())
-    assert stats["documents"] == 6
+    assert stats["inputs"] == stats["documents"] == 6
     assert stats["documents_in_dataset"] + stats["documents_rejected"] == 6
     assert stats["finish_reasons"] and stats["output_tokens"] > 0
+    assert not (out.parent / ".dataset.work").exists()  # the work units are gone once published
 
 
 def test_run_metadata_is_saved_next_to_the_data(ray_output):
@@ -90,8 +115,26 @@ def test_run_metadata_is_saved_next_to_the_data(ray_output):
 
 
 def test_local_runner_writes_the_same_rows_as_ray(ray_output, local_output):
-    def rows(out):
-        ds = datasets.load_dataset(str(out), split="train").remove_columns("images")
-        return sorted((r["doc_id"], r["pages"], json.dumps(r["texts"])) for r in ds)
-
     assert rows(local_output) == rows(ray_output[0])
+
+
+def test_a_run_killed_mid_generation_resumes_to_the_same_rows(inputs, ray_output, tmp_path):
+    """SIGKILL to the whole process group (the driver, Ray and the engine) once some inputs are done."""
+    out = tmp_path / "dataset"
+    command = cli(inputs, out, "model.batch_size=1", f"output.cache_dir={tmp_path / 'cache'}")
+    with open(tmp_path / "first.log", "w") as log:
+        first = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    committed = []
+    deadline = time.monotonic() + 600
+    while len(committed) < 3 and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        committed = list((tmp_path / ".dataset.work").glob("*/units/*.parquet"))
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    subprocess.run([str(ROOT / ".venv" / "bin" / "ray"), "stop", "--force"], capture_output=True)
+    assert 3 <= len(committed) < 6, (tmp_path / "first.log").read_text()[-3000:]
+    assert not out.exists()  # nothing was published by the killed run
+
+    log = run(command)
+    assert f"Resuming: {len(committed)} input(s) already done" in log
+    assert rows(out) == rows(ray_output[0])

@@ -143,3 +143,27 @@ def test_shared_corpus_all_files_accounted_for_without_crash_or_hang(shared_corp
                 assert w.error is None or (w.error.startswith("load: ") and len(w.error) > 12), path
     scanned_ocr = [w for p, ws in by_file.items() if "/scanned/" in p for w in ws if "ocr" in w.text_sources]
     assert scanned_ocr and all(len(" ".join(w.texts).split()) > 5 for w in scanned_ocr)
+
+
+def test_page_cache_serves_a_second_load_without_rendering(tmp_path, sample_corpus):
+    from pipeline.cache import PageCache
+
+    cache = PageCache(f"file://{tmp_path}/cache", "settings1")
+    invoice = by_name(sample_corpus, "invoice.pdf")
+    copy = tmp_path / "same-bytes-elsewhere.pdf"
+    copy.write_bytes(invoice.read_bytes())
+    stage = LoadDocuments(InputConfig(), RenderConfig(), TextConfig(), LimitsConfig(), cache)
+    (first,) = stage([SourceDocument(str(invoice))])
+    (second,) = stage([SourceDocument(str(copy))])
+    assert (first.from_cache, second.from_cache) == (False, True)
+    assert (second.images, second.texts, second.doc_id) == (first.images, first.texts, first.doc_id)
+    assert second.source_path == str(copy)
+    other_settings = LoadDocuments(InputConfig(), RenderConfig(), TextConfig(), LimitsConfig(), PageCache(f"file://{tmp_path}/cache", "settings2"))
+    assert not other_settings([SourceDocument(str(invoice))])[0].from_cache
+
+
+def test_every_record_knows_how_many_its_input_produced(sample_corpus, tmp_path):
+    bad = tmp_path / "bad.pdf"
+    bad.write_text("not a pdf")
+    windows = load([by_name(sample_corpus, "report.pdf"), bad])
+    assert [w.unit_records for w in windows] == [2, 2, 1]

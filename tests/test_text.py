@@ -9,6 +9,7 @@ PDFs (../shared/corpus) is used when present and skipped cleanly when not.
 from __future__ import annotations
 
 import csv
+import html
 from pathlib import Path
 
 import pymupdf
@@ -19,6 +20,7 @@ from pipeline.text import (
     PageText,
     capped_dpi,
     check_text_layer,
+    is_odd_word,
     ocr_engine_version,
     ocr_page,
     page_text,
@@ -118,6 +120,27 @@ def test_correct_text_in_any_language_and_layout_is_usable(path: Path):
     assert verdict.reason == ""
 
 
+PLAUSIBLE_WORDS = [
+    "getTextPage", "parseHTTPResponse", "setUpClass", "McDonald", "iPhone", "kHz", "mA", "COVID-19", "x86_64",
+    "H2O", "Fe2O3", "IPv4Network", "2nd", "Donaudampfschifffahrtsgesellschaft",
+    "https://doi.org/10.1145/1542476.1542528",
+]  # fmt: skip
+ODD_WORDS = [
+    "CyMMa", "nepHOA", "npVIMeHeHVIeM", "c6opa", "H8norosbiH", "KB8PT8n8",
+    "Wkh#txlfn#eurzq#ir{#mxpsv#ryhu#wkh#od}|#grj#dqg#wkh#fdw",  # a line of text, its spaces shifted to "#"
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("word", PLAUSIBLE_WORDS)
+def test_names_units_compounds_and_urls_are_plausible_words(word: str):
+    assert not is_odd_word(word)
+
+
+@pytest.mark.parametrize("word", ODD_WORDS)
+def test_cyrillic_read_as_latin_and_run_on_text_are_odd_words(word: str):
+    assert is_odd_word(word)
+
+
 def test_min_chars_counts_visible_characters():
     text = "Total: 42 EUR"  # 11 visible characters
     assert check_text_layer(text, min_chars=11).usable
@@ -127,34 +150,31 @@ def test_min_chars_counts_visible_characters():
 
 # --- generated PDFs ----------------------------------------------------------------------------------
 
-def born_digital_page(html: str) -> pymupdf.Document:
+def born_digital_page(text: str, width: float = 595, height: float = 842, font_size: float = 11) -> pymupdf.Document:
+    """A page whose text layer is `text`, line breaks kept, set by MuPDF in a font for each script."""
     doc = pymupdf.open()
-    page = doc.new_page()
-    page.insert_htmlbox(page.rect + (50, 50, -50, -50), html)  # MuPDF picks a font for each script
+    page = doc.new_page(width=width, height=height)
+    margin = 4.5 * font_size
+    body = html.escape(text).replace("\n", "<br>")
+    page.insert_htmlbox(page.rect + (margin, margin, -margin, -margin), body, css=f"* {{font-size: {font_size}pt}}")
     return doc
 
 
-def scanned_page(text: str, hidden_layer: str = "", width: float = 595, height: float = 842) -> pymupdf.Document:
-    """An image-only page as a scanner makes it: `text` rendered at 300 dpi in grey, placed as an image.
-
-    With `hidden_layer`, the page also gets an invisible text layer saying that instead, as OCR software
-    and broken producers leave behind.
-    """
-    scale = width / 595  # an A4-wide page is set in 11 pt with 50 pt margins
-    margins = (50 * scale, 50 * scale, -50 * scale, -50 * scale)
-    original = pymupdf.open()
-    page = original.new_page(width=width, height=height)
-    page.insert_textbox(page.rect + margins, text, fontsize=11 * scale, fontname="tiro")
-    scan = page.get_pixmap(dpi=capped_dpi(page.rect, 300, MAX_MEGAPIXELS), colorspace=pymupdf.csGRAY)
+def scanned_page(text: str, hidden_layer: str = "", **page_size: float) -> pymupdf.Document:
+    """`text` as a scanner gives it back: the page rendered in grey at 300 dpi (less for a huge page) and
+    placed as an image on an empty page. With `hidden_layer`, an invisible text layer says that instead,
+    as OCR software and broken producers leave behind."""
+    original = born_digital_page(text, **page_size)[0]
+    scan = original.get_pixmap(dpi=capped_dpi(original.rect, 300, MAX_MEGAPIXELS), colorspace=pymupdf.csGRAY)
     doc = pymupdf.open()
-    scanned = doc.new_page(width=width, height=height)
-    scanned.insert_image(scanned.rect, pixmap=scan)
+    page = doc.new_page(width=original.rect.width, height=original.rect.height)
+    page.insert_image(page.rect, pixmap=scan)
     if hidden_layer:
-        scanned.insert_textbox(scanned.rect + margins, hidden_layer, fontsize=11 * scale, render_mode=3)
+        page.insert_textbox(page.rect + (50, 50, -50, -50), hidden_layer, fontsize=11, render_mode=3)
     return doc
 
 
-def extract(page: pymupdf.Page, *, ocr_enabled: bool = True, languages: tuple[str, ...] = ("eng",)):
+def extract(page: pymupdf.Page, *, ocr_enabled: bool = True, languages: tuple[str, ...] = ("eng",)) -> PageText:
     return page_text(
         page,
         ocr_languages=list(languages),
@@ -166,14 +186,10 @@ def extract(page: pymupdf.Page, *, ocr_enabled: bool = True, languages: tuple[st
 
 
 def test_a_good_text_layer_is_used_without_ocr():
-    doc = born_digital_page(
-        "<p>Northwind Ferries AB: annual report 2023.</p>"
-        "<p>Договор поставки № 17/2023, г. Москва. Η Αθήνα είναι η πρωτεύουσα της Ελλάδας.</p>"
-        "<p>本公司2023年前三季度实现营业收入12.57亿元。お知らせ：システムメンテナンス。</p>"
-    )
+    doc = born_digital_page(plausible("multilingual_brochure"))
     extracted = extract(doc[0])
     assert (extracted.source, extracted.verdict_reason) == ("layer", "")
-    for words in ("Northwind Ferries", "Договор поставки", "πρωτεύουσα", "营业收入", "システム"):
+    for words in ("The museum is open daily", "Музей открыт", "Το μουσείο", "博物馆每天开放", "ようこそ"):
         assert words in extracted.text
 
 
@@ -192,6 +208,16 @@ def test_a_page_with_a_garbage_layer_is_ocred_instead():
     extracted = extract(doc[0])
     assert extracted.source == "ocr"
     assert "Northwind" in extracted.text and shifted_glyph_codes("Northwind", 3) not in extracted.text
+
+
+def test_ocr_in_the_wrong_language_is_caught_like_a_bad_layer():
+    """Tesseract reading Russian with English data makes the look-alike garbage old OCR layers have."""
+    doc = scanned_page(RUSSIAN)
+    wrong_language = extract(doc[0], languages=("eng",))
+    assert (wrong_language.source, wrong_language.verdict_reason) == ("ocr", "implausible word shapes")
+    right_language = extract(doc[0], languages=("rus",))
+    assert (right_language.source, right_language.verdict_reason) == ("ocr", "")
+    assert "Поставщик" in right_language.text
 
 
 def test_with_ocr_disabled_the_layer_comes_back_with_its_reason():
@@ -222,7 +248,7 @@ def test_dpi_is_lowered_to_keep_the_render_within_the_pixel_budget():
 
 def test_the_largest_pdf_page_is_ocred_at_a_capped_resolution():
     """A 200 x 200 inch page would be 3.6 gigapixels at 300 dpi; capped to 4 megapixels it OCRs in seconds."""
-    doc = scanned_page("WAREHOUSE FLOOR PLAN", width=14400, height=14400)
+    doc = scanned_page("WAREHOUSE FLOOR PLAN", width=14400, height=14400, font_size=300)
     assert capped_dpi(doc[0].rect, OCR_DPI, 4.0) == 10
     assert "WAREHOUSE" in ocr_page(doc[0], ["eng"], OCR_DPI, max_megapixels=4.0)
 
@@ -244,7 +270,7 @@ def corpus_files(group: str) -> list:
 
 
 # Pages of normal/ whose text layer really is garbage. TAMReview's body font (Cambria, no ToUnicode map)
-# extracts as control characters, e.g. "\x0b\x0c\x04 @\x04\x0e\x0c\x0f" for "the Technology"; only its
+# extracts as control characters ("\x0b\x0c\x04 @\x04\x0e\x0c\x0f\t\x10\t\x11\x12" for "the Technology"); only its
 # title page and the last page, set in other fonts, read correctly. OCR recovers the text (tested below).
 GARBAGE_PAGES_IN_NORMAL = {"pdfjs__TAMReview.pdf": {page: "private-use / control characters" for page in range(1, 22)}}
 
@@ -288,7 +314,9 @@ OCR_CASES = [  # (file, page, languages, words the OCR text must contain)
 
 
 @pytest.mark.parametrize(
-    ("file", "page_number", "languages", "words"), OCR_CASES, ids=[f"{Path(case[0]).stem}-p{case[1]}" for case in OCR_CASES]
+    ("file", "page_number", "languages", "words"),
+    OCR_CASES,
+    ids=[f"{Path(file).stem}-p{page_number}" for file, page_number, *_ in OCR_CASES],
 )
 def test_ocr_recovers_the_words_of_real_scans_and_broken_layers(file, page_number, languages, words):
     if not CORPUS.is_dir():

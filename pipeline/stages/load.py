@@ -11,6 +11,7 @@ consecutive windows, or skipped, as configured. Every failure becomes a reject n
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import pymupdf
 
+from pipeline.cache import PageCache
 from pipeline.config import InputConfig, LimitsConfig, RenderConfig, TextConfig
 from pipeline.isolation import IsolatedWorker, WorkerError, WorkerStartError
 from pipeline.records import PageWindow, SourceDocument
@@ -147,11 +149,19 @@ class LoadDocuments(Stage):
     output_type = PageWindow
     fatal = (WorkerStartError,)  # no document can be loaded: a set-up fault, not a bad file
 
-    def __init__(self, input: InputConfig, render: RenderConfig, text: TextConfig, limits: LimitsConfig):
+    def __init__(
+        self,
+        input: InputConfig,
+        render: RenderConfig,
+        text: TextConfig,
+        limits: LimitsConfig,
+        cache: PageCache | None = None,
+    ):
         self.input = input
         self.render = render
         self.text = text
         self.limits = limits
+        self.cache = cache
 
     def setup(self) -> None:
         if self.text.ocr:
@@ -175,10 +185,21 @@ class LoadDocuments(Stage):
             metadata = json.dumps(document.metadata, ensure_ascii=False) if document.metadata else ""
             if document.error:
                 windows.append(PageWindow(document.path, source_metadata=metadata, error=f"load: {document.error}"))
-                continue
-            doc_id = hashlib.sha256(document.data).hexdigest()
-            try:
-                windows += self.worker.call(LoadRequest(document.path, doc_id, document.data, metadata, self.settings))
-            except WorkerError as exc:  # a timeout, a crash or the memory limit: this document only
-                windows.append(PageWindow(document.path, doc_id, source_metadata=metadata, error=f"load: {exc}"))
+            else:
+                windows += self._load(document.path, document.data, metadata)
+        for window in windows:
+            window.unit_records = len(windows)  # lets the writer know when this input is complete
+        return windows
+
+    def _load(self, path: str, data: bytes, metadata: str) -> list[PageWindow]:
+        doc_id = hashlib.sha256(data).hexdigest()
+        cached = self.cache.get(doc_id) if self.cache else None
+        if cached is not None:  # the same bytes may sit at another path: the path is this one's
+            return [dataclasses.replace(w, source_path=path, source_metadata=metadata, from_cache=True) for w in cached]
+        try:
+            windows = self.worker.call(LoadRequest(path, doc_id, data, metadata, self.settings))
+        except WorkerError as exc:  # a timeout, a crash or the memory limit: this document only, not cached
+            return [PageWindow(path, doc_id, source_metadata=metadata, error=f"load: {exc}")]
+        if self.cache:
+            self.cache.put(doc_id, windows)
         return windows
