@@ -10,6 +10,8 @@ INPUT ?=
 OUTPUT ?= out/dataset
 # Extra config overrides, space-separated: SET="sampling.max_tokens=512 render.dpi=100"
 SET ?=
+# Regenerate with other prompts: a prompt id or set, e.g. PROMPT=docmatix-summary-completion-v1
+PROMPT ?=
 PYTEST_ARGS ?=
 # OCR for scanned pages: Debian's Tesseract and its language data (one package per language).
 OCR_PACKAGES ?= tesseract-ocr tesseract-ocr-eng tesseract-ocr-rus
@@ -36,7 +38,8 @@ endif
 
 dataset: $(STAMP)
 	$(BIN)/python -m pipeline dataset --config '$(CONFIG)' --output '$(OUTPUT)' \
-		$(if $(INPUT),--input '$(INPUT)') $(foreach s,$(SET),--set '$(s)')
+		$(if $(INPUT),--input '$(INPUT)') $(if $(PROMPT),--set 'prompt.templates=[$(PROMPT)]') \
+		$(foreach s,$(SET),--set '$(s)')
 
 sample-corpus: $(STAMP)
 	$(BIN)/python -m pipeline sample-corpus out/sample-corpus

@@ -27,10 +27,11 @@ def card_header(examples_per_split: dict[str, int], license: str) -> str:
     return "---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n"
 
 
-def dataset_card(config: Config, template: PromptTemplate, model: str, stats: dict[str, Any]) -> str:
+def dataset_card(config: Config, templates: list[PromptTemplate], model: str, stats: dict[str, Any]) -> str:
     name = config.output.dataset_name
     dotted = "; also any text matching `\\w+\\.\\w+` (the Docmatix rule)" if config.filters.drop_dotted_words else ""
     ocr = f"Tesseract, languages {'+'.join(config.text.ocr_languages)}" if config.text.ocr else "OCR was off"
+    prompts = "\n".join(f"  - `{t.prompt_id}` ({t.form} form), sha256 `{t.sha256}`" for t in templates)
     columns = "\n".join(f"| `{column}` | {text} |" for column, text in COLUMN_DESCRIPTIONS.items())
     return f"""{card_header(stats["examples_per_split"], config.output.license)}
 # {name}
@@ -44,7 +45,8 @@ QA pairs about them.
 
 - **Model:** `{model}`, sampling temperature {config.sampling.temperature}, top_p {config.sampling.top_p},
   max_tokens {config.sampling.max_tokens}, seed {config.sampling.seed}; answers constrained to JSON.
-- **Prompt:** `{template.prompt_id}` ({template.form} form), sha256 `{template.sha256}`.
+- **Prompts:** one per document, drawn from its hash (seed {config.prompt.seed}); each row names its own:
+{prompts}
 - **Pages:** rendered at {config.render.dpi} dpi, longest side at most {config.render.max_side_px} px,
   encoded as {config.render.image_format.upper()}; text from the PDF's text layer, or from OCR
   ({ocr}) where the layer was missing or implausible.

@@ -78,11 +78,13 @@ class LimitsConfig(Section):
 
 
 class PromptConfig(Section):
-    template: str = Field(
-        "docmatix-qa-completion-v1",
-        description="Prompt template id: the file `prompts/<id>.yaml`. Use a completion template for base "
-        "models and a chat template for instruct models.",
+    templates: list[str] = Field(
+        default_factory=lambda: ["docmatix-completion"],
+        description="Prompt templates (`prompts/<id>.yaml`) or prompt sets (`docmatix-completion`: the five "
+        "Docmatix roles for base models; `docmatix-chat`: the same for instruct models). One is drawn per "
+        "document from its hash and `seed`.",
     )
+    seed: int = Field(0, description="Seed of the per-document choice of template.")
     directory: str = Field("prompts", description="Folder holding the prompt template files.")
 
 

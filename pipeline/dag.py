@@ -2,7 +2,8 @@
 
 Stateless stages run as tasks; stages holding a model or tokenizer run in long-lived actors, the LLM
 engine as `model.replicas` actors. Execution streams: documents are loaded while earlier windows are
-generated, and finished windows reach the writer as they complete, in input order.
+generated, and finished windows reach the caller as they complete, in any order (the dataset is
+assembled in input order from committed work units, see `pipeline.units`).
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ class _StageAdapter:
 def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[list[AnnotatedWindow]]:
     if not ray.is_initialized():
         ray.init(address=run.ray_address, num_cpus=None if run.ray_address else run.num_cpus)
-    context = ray.data.DataContext.get_current()
-    context.execution_options.preserve_order = True  # the same input gives the same shards
     # One document per block, so that loading spreads over workers from the start.
     ds = ray.data.from_items([to_row(SourceDocument(s)) for s in sources], override_num_blocks=len(sources))
     for step in plan.steps:

@@ -143,6 +143,7 @@ class Stats:
     prompt_tokens: int = 0
     output_tokens: int = 0
     windows_cut_to_fit: int = 0
+    examples_per_prompt: Counter = field(default_factory=Counter)
 
     def add(self, window: AnnotatedWindow) -> None:
         if window.from_cache:
@@ -164,6 +165,7 @@ class Stats:
         else:
             self.windows_in_dataset += 1
             self.pages_in_dataset += len(window.pages)
+            self.examples_per_prompt[window.prompt_id] += 1
 
 
 def split_of(doc_id: str, test_fraction: float) -> str:
@@ -279,6 +281,7 @@ class DatasetWriter:
             "pages_from_cache": s.pages_from_cache,
             "windows_rejected": s.windows_rejected,
             "rejects_by_stage": dict(s.rejects_by_stage),
+            "examples_per_prompt": dict(sorted(s.examples_per_prompt.items())),
             "qa_generated": s.qa_generated,
             "qa_kept": s.qa_kept,
             "qa_dropped_by_reason": dict(s.qa_dropped),

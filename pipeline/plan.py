@@ -37,7 +37,7 @@ def page_cache(config: Config) -> PageCache | None:
     return PageCache(config.output.cache_dir, settings_key(config)) if config.output.cache_dir else None
 
 
-def build_plan(config: Config, template: PromptTemplate, model_path: str, model_label: str) -> StagePlan:
+def build_plan(config: Config, templates: list[PromptTemplate], model_path: str, model_label: str) -> StagePlan:
     sampling = config.sampling
     return StagePlan(
         [
@@ -49,7 +49,14 @@ def build_plan(config: Config, template: PromptTemplate, model_path: str, model_
                 replicas=config.run.load_workers,
             ),
             Step(
-                BuildPrompts(template, model_path, config.model.max_model_len, sampling.max_tokens, sampling.max_pairs),
+                BuildPrompts(
+                    templates,
+                    config.prompt.seed,
+                    model_path,
+                    config.model.max_model_len,
+                    sampling.max_tokens,
+                    sampling.max_pairs,
+                ),
                 batch_size=config.run.prompt_batch_size,
                 num_cpus=0.25,
                 stateful=True,
@@ -63,6 +70,6 @@ def build_plan(config: Config, template: PromptTemplate, model_path: str, model_
                 replicas=config.model.replicas,
                 num_gpus=config.model.num_gpus,
             ),
-            Step(ParseQA(config.filters, template), batch_size=config.model.batch_size, num_cpus=0.1),
+            Step(ParseQA(config.filters, templates), batch_size=config.model.batch_size, num_cpus=0.1),
         ]
     )

@@ -14,12 +14,12 @@ from tqdm import tqdm
 from pipeline.card import dataset_card
 from pipeline.config import Config, dump_config
 from pipeline.dataset import DatasetWriter, RunInfo
-from pipeline.sources import discover_sources
-from pipeline.units import UnitStore, run_key, work_root
 from pipeline.model import model_label, resolve_model
 from pipeline.plan import StagePlan, build_plan
-from pipeline.prompts import load_template
+from pipeline.prompts import load_templates
 from pipeline.records import AnnotatedWindow
+from pipeline.sources import discover_sources
+from pipeline.units import UnitStore, run_key, work_root
 
 
 def input_paths(config: Config) -> list[str]:
@@ -39,8 +39,8 @@ def run_pipeline(config: Config) -> dict[str, Any]:
     """
     started = time.monotonic()
     sources = input_paths(config)
-    template = load_template(config.prompt.directory, config.prompt.template)
-    key = run_key(config, [template])
+    templates = load_templates(config.prompt.directory, config.prompt.templates)
+    key = run_key(config, templates)
     store = UnitStore(work_root(config.output.dir) / key)
     pending = [s for s in sources if not store.is_done(s)]
     label = model_label(config.model)
@@ -48,7 +48,7 @@ def run_pipeline(config: Config) -> dict[str, Any]:
     if len(pending) < len(sources):
         print(f"Resuming: {len(sources) - len(pending)} input(s) already done, {len(pending)} to go", flush=True)
     if pending:
-        plan = build_plan(config, template, resolve_model(config.model), label)
+        plan = build_plan(config, templates, resolve_model(config.model), label)
         with tqdm(total=len(pending), desc="inputs done", unit="input") as progress:
             for batch in _run(plan, pending, config):
                 progress.update(store.add(batch))
@@ -67,8 +67,8 @@ def run_pipeline(config: Config) -> dict[str, Any]:
     stats = writer.close(
         sources,
         dump_config(config),
-        lambda stats: dataset_card(config, template, label, stats),
-        {"wall_seconds": round(time.monotonic() - started, 1), "model": label, "prompt_id": template.prompt_id},
+        lambda stats: dataset_card(config, templates, label, stats),
+        {"wall_seconds": round(time.monotonic() - started, 1), "model": label},
     )
     shutil.rmtree(work_root(config.output.dir), ignore_errors=True)
     return stats

@@ -92,16 +92,16 @@ def test_a_failed_run_leaves_the_previous_dataset_in_place(tmp_path, windows):
 
 def test_card_yaml_is_what_datasets_expects(tmp_path, windows, default_config):
     from pipeline.card import dataset_card
-    from pipeline.prompts import load_template
+    from pipeline.prompts import load_templates
 
-    template = load_template(default_config.prompt.directory, default_config.prompt.template)
-    card = dataset_card(default_config, template, "some/model", {"examples_per_split": {"train": 5}, "qa_kept": 9})
+    templates = load_templates(default_config.prompt.directory, default_config.prompt.templates)
+    card = dataset_card(default_config, templates, "some/model", {"examples_per_split": {"train": 5}, "qa_kept": 9})
     header = yaml.safe_load(card.split("---\n")[1])
     assert header["configs"][0]["data_files"] == [{"split": "train", "path": "data/train-*"}]
     info = datasets.DatasetInfo._from_yaml_dict(header["dataset_info"])
     assert isinstance(info.features["images"].feature, datasets.Image)
     assert info.splits["train"].num_examples == 5
-    assert template.sha256 in card and "some/model" in card
+    assert all(t.sha256 in card for t in templates) and len(templates) == 5 and "some/model" in card
 
 
 def test_test_split_is_document_disjoint_and_declared_in_the_card(tmp_path, windows):

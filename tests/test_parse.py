@@ -15,9 +15,10 @@ CAPTURED = ROOT / "tests" / "fixtures" / "completions.jsonl"
 
 
 def parse(completion, finish_reason="stop", template="docmatix-qa-completion-v1", text="", **filters):
-    stage = ParseQA(FilterConfig(**filters), load_template(ROOT / "prompts", template))
+    stage = ParseQA(FilterConfig(**filters), [load_template(ROOT / "prompts", template)])
     record = GeneratedWindow(
-        "doc.pdf", "id", 1, 0, [0], texts=[text], completion=completion, finish_reason=finish_reason, output_tokens=9
+        "doc.pdf", "id", 1, 0, [0], texts=[text], prompt_id=template, completion=completion,
+        finish_reason=finish_reason, output_tokens=9,
     )
     (annotated,) = stage([record])
     return annotated

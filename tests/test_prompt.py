@@ -19,7 +19,7 @@ def window(*texts):
 @pytest.fixture
 def build(embedded_model):
     def make(template="docmatix-qa-completion-v1", max_model_len=1024, max_tokens=256):
-        stage = BuildPrompts(load_template(PROMPTS, template), embedded_model, max_model_len, max_tokens, 4)
+        stage = BuildPrompts([load_template(PROMPTS, template)], 0, embedded_model, max_model_len, max_tokens, 4)
         stage.setup()
         return stage
 
@@ -65,7 +65,7 @@ def test_chat_template_uses_the_models_chat_format(embedded_model, tmp_path):
         "{% if add_generation_prompt %}<assistant>{% endif %}"
     )
     tokenizer.save_pretrained(tmp_path)
-    stage = BuildPrompts(load_template(PROMPTS, "docmatix-qa-chat-v1"), str(tmp_path), 2048, 256, 3)
+    stage = BuildPrompts([load_template(PROMPTS, "docmatix-qa-chat-v1")], 0, str(tmp_path), 2048, 256, 3)
     (prompted,) = stage([window("Board meeting on 4 June.")])
     text = stage.tokenizer.decode(prompted.prompt_token_ids)
     assert text.startswith("<bos><system>You read text extracted")
@@ -75,7 +75,7 @@ def test_chat_template_uses_the_models_chat_format(embedded_model, tmp_path):
 
 
 def test_chat_prompt_for_a_model_without_chat_template_is_a_clear_error(build):
-    with pytest.raises(ValueError, match="has no chat template .* use a completion prompt"):
+    with pytest.raises(ValueError, match="has no chat template .* use completion prompts"):
         build(template="docmatix-qa-chat-v1")
 
 
@@ -88,3 +88,16 @@ def test_response_schema_bounds_the_number_of_pairs():
     schema = response_schema(3)
     assert schema["properties"]["pairs"]["maxItems"] == 3
     assert schema["properties"]["pairs"]["items"]["required"] == ["question", "answer"]
+
+
+def test_each_document_gets_a_template_drawn_from_its_hash(embedded_model):
+    from pipeline.prompts import PROMPT_SETS, choose_template, load_templates
+
+    templates = load_templates(PROMPTS, ["docmatix-completion"])
+    stage = BuildPrompts(templates, 7, embedded_model, 1024, 256, 4)
+    windows = [PageWindow("d.pdf", f"{i:064x}", 1, 0, [0], [b""], [f"Page {i} of the ledger."], ["layer"]) for i in range(40)]
+    prompted = stage(windows)
+    assert {p.prompt_id for p in prompted} == set(PROMPT_SETS["docmatix-completion"])
+    for window, p in zip(windows, prompted):
+        chosen = choose_template(templates, window.doc_id, 7)
+        assert (p.prompt_id, p.prompt_sha256) == (chosen.prompt_id, chosen.sha256)

@@ -40,6 +40,7 @@ def test_a_restart_keeps_committed_units_and_drops_partial_ones(tmp_path):
 def test_run_key_follows_what_shapes_rows_not_where_they_go():
     template = load_template(ROOT / "prompts", "docmatix-qa-completion-v1")
     key = run_key(load_config(None), [template])
+    assert run_key(load_config(None, ["prompt.seed=3"]), [template]) != key
     assert run_key(load_config(None, ["output.dir=elsewhere", "run.runner=local", "input.paths=[x]"]), [template]) == key
     assert run_key(load_config(None, ["sampling.temperature=0.9"]), [template]) != key
     assert run_key(load_config(None, ["render.dpi=100"]), [template]) != key

@@ -46,8 +46,9 @@ class ParseQA(Stage):
     input_type = GeneratedWindow
     output_type = AnnotatedWindow
 
-    def __init__(self, config: FilterConfig, template: PromptTemplate):
-        self.filters = pair_filters(config, template.instruction_text())
+    def __init__(self, config: FilterConfig, templates: list[PromptTemplate]):
+        # The copy check compares with the examples of the template each window was prompted with.
+        self.filters = {t.prompt_id: pair_filters(config, t.instruction_text()) for t in templates}
 
     def process(self, record: GeneratedWindow) -> list[AnnotatedWindow]:
         try:
@@ -55,7 +56,7 @@ class ParseQA(Stage):
         except ValueError as exc:
             detail = f"finish_reason={record.finish_reason}, {record.output_tokens} tokens"
             return [self.fail(record, f"completion is not the requested JSON ({exc}; {detail})")]
-        kept, dropped = apply_filters(pairs, "\n".join(record.texts), self.filters)
+        kept, dropped = apply_filters(pairs, "\n".join(record.texts), self.filters[record.prompt_id])
         annotated = extend(AnnotatedWindow, record, qa=kept, dropped=dropped)
         if not kept:
             counts = Counter(d.reason for d in dropped)

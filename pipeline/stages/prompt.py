@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.prompts import PromptTemplate
+from pipeline.prompts import PromptTemplate, choose_template
 from pipeline.records import PageWindow, PromptedWindow, extend
 from pipeline.stages.base import Stage
 
@@ -25,8 +25,17 @@ class BuildPrompts(Stage):
     input_type = PageWindow
     output_type = PromptedWindow
 
-    def __init__(self, template: PromptTemplate, tokenizer_path: str, max_model_len: int, max_tokens: int, max_pairs: int):
-        self.template = template
+    def __init__(
+        self,
+        templates: list[PromptTemplate],
+        seed: int,
+        tokenizer_path: str,
+        max_model_len: int,
+        max_tokens: int,
+        max_pairs: int,
+    ):
+        self.templates = templates
+        self.seed = seed
         self.tokenizer_path = tokenizer_path
         self.max_model_len = max_model_len
         self.max_tokens = max_tokens
@@ -36,33 +45,32 @@ class BuildPrompts(Stage):
         import transformers
 
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.tokenizer_path)
-        if self.template.form == "chat" and not self.tokenizer.chat_template:
-            raise ValueError(
-                f"prompt {self.template.prompt_id} is a chat prompt but {self.tokenizer_path} has no chat template "
-                "(a base model?): use a completion prompt such as docmatix-qa-completion-v1"
-            )
+        for template in self.templates:
+            if template.form == "chat" and not self.tokenizer.chat_template:
+                raise ValueError(
+                    f"prompt {template.prompt_id} is a chat prompt but {self.tokenizer_path} has no chat template "
+                    "(a base model?): use completion prompts such as the set docmatix-completion"
+                )
+            overhead = len(self._encode(template, ""))
+            document_budget = self.max_model_len - self.max_tokens - overhead
+            if document_budget < 64:
+                raise ValueError(
+                    f"model.max_model_len={self.max_model_len} leaves {document_budget} tokens for page text after "
+                    f"sampling.max_tokens={self.max_tokens} and the {overhead} of {template.prompt_id}: raise it"
+                )
+
+    def _encode(self, template: PromptTemplate, document: str) -> list[int]:
+        text = template.render(document, self.max_pairs, self.tokenizer)
         # Chat templates write the special tokens themselves; completion prompts rely on the tokenizer's.
-        self.add_special_tokens = self.template.form == "completion"
-        overhead = len(self._encode(self._render("")))
-        document_budget = self.max_model_len - self.max_tokens - overhead
-        if document_budget < 64:
-            raise ValueError(
-                f"model.max_model_len={self.max_model_len} leaves {document_budget} tokens for page text "
-                f"after sampling.max_tokens={self.max_tokens} and the template's {overhead}: raise it"
-            )
-
-    def _render(self, document: str) -> str:
-        return self.template.render(document, self.max_pairs, self.tokenizer)
-
-    def _encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=self.add_special_tokens).input_ids
+        return self.tokenizer(text, add_special_tokens=template.form == "completion").input_ids
 
     def process(self, record: PageWindow) -> list[PromptedWindow]:
-        document = document_text(record.texts, self.template.page_separator)
+        template = choose_template(self.templates, record.doc_id, self.seed)
+        document = document_text(record.texts, template.page_separator)
         doc_ids = self.tokenizer(document, add_special_tokens=False).input_ids
         kept = len(doc_ids)
         while True:
-            prompt_ids = self._encode(self._render(document))
+            prompt_ids = self._encode(template, document)
             excess = len(prompt_ids) - (self.max_model_len - self.max_tokens)
             if excess <= 0:
                 break
@@ -73,8 +81,8 @@ class BuildPrompts(Stage):
             extend(
                 PromptedWindow,
                 record,
-                prompt_id=self.template.prompt_id,
-                prompt_sha256=self.template.sha256,
+                prompt_id=template.prompt_id,
+                prompt_sha256=template.sha256,
                 prompt_token_ids=prompt_ids,
                 document_tokens=len(doc_ids),
                 document_tokens_dropped=len(doc_ids) - kept,
