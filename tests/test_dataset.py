@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipeline.config import InputConfig, LimitsConfig, RenderConfig, TextConfig
 from pipeline.card import card_header
+from pipeline.config import InputConfig, LimitsConfig, RenderConfig, TextConfig
 from pipeline.dataset import DatasetWriter, RunInfo, split_of
 from pipeline.records import AnnotatedWindow, QAPair, SourceDocument, extend
 from pipeline.stages.load import LoadDocuments

@@ -98,6 +98,6 @@ def test_each_document_gets_a_template_drawn_from_its_hash(embedded_model):
     windows = [PageWindow("d.pdf", f"{i:064x}", 1, 0, [0], [b""], [f"Page {i} of the ledger."], ["layer"]) for i in range(40)]
     prompted = stage(windows)
     assert {p.prompt_id for p in prompted} == set(PROMPT_SETS["docmatix-completion"])
-    for window, p in zip(windows, prompted):
+    for window, p in zip(windows, prompted, strict=True):
         chosen = choose_template(templates, window.doc_id, 7)
         assert (p.prompt_id, p.prompt_sha256) == (chosen.prompt_id, chosen.sha256)

@@ -5,8 +5,7 @@ from decimal import Decimal
 import pymupdf
 import pytest
 
-from pipeline.samples import (INVOICE_ITEMS, SAMPLE_FACTS, STYLES, VAT_RATE, put_text,
-                              write_sample_corpus)
+from pipeline.samples import INVOICE_ITEMS, SAMPLE_FACTS, STYLES, VAT_RATE, put_text, write_sample_corpus
 
 EXPECTED_PAGE_COUNTS = {"article.pdf": 2, "form.pdf": 1, "invoice.pdf": 1, "report.pdf": 6}
 # Fewest words per page: prose documents need enough text to ask questions about.
