@@ -1,6 +1,7 @@
 """The load stage on real PDFs: the generated sample corpus, the generated hostile corpus, tar shards,
 and ../shared/corpus. Real PyMuPDF, real Tesseract, real worker processes."""
 
+import csv
 import hashlib
 import io
 import json
@@ -127,8 +128,9 @@ def test_webdataset_shard_documents_carry_their_metadata(tmp_path, sample_corpus
 
 def test_shared_corpus_all_files_accounted_for_without_crash_or_hang(shared_corpus):
     """Every normal file yields text; scans yield OCR words; broken files are rejected with a reason."""
-    manifest = [line.split("\t") for line in (shared_corpus / "MANIFEST.tsv").read_text().splitlines()[1:]]
-    paths = sorted(shared_corpus / group / name for group, name, *_ in manifest)
+    with (shared_corpus / "MANIFEST.tsv").open(newline="", encoding="utf-8") as rows:
+        paths = sorted(shared_corpus / row["file"] for row in csv.DictReader(rows, delimiter="\t"))
+    assert all(path.is_file() for path in paths)
     started = time.monotonic()
     windows = load(paths, text={"ocr_languages": ["eng", "rus"]})
     elapsed = time.monotonic() - started
