@@ -19,12 +19,13 @@ import fsspec
 import pyarrow.parquet as pq
 
 from pipeline.config import Config
-from pipeline.records import PageWindow, from_table, to_table
+from pipeline.records import PageWindow, arrow_schema, from_table, to_table
 
 
 def settings_key(config: Config) -> str:
     """Hash of every setting that changes what the load stage produces for the same bytes."""
     settings = {
+        "record": arrow_schema(PageWindow).to_string(),  # a changed record makes older entries stale
         "render": config.render.model_dump(mode="json"),
         "text": config.text.model_dump(mode="json"),
         "max_page_megapixels": config.limits.max_page_megapixels,

@@ -11,6 +11,7 @@ import yaml
 from pipeline.config import Config
 from pipeline.dataset import COLUMN_DESCRIPTIONS, FEATURES
 from pipeline.prompts import PromptTemplate
+from pipeline.report import PLOTS
 
 
 def card_header(examples_per_split: dict[str, int], license: str) -> str:
@@ -32,6 +33,13 @@ def dataset_card(config: Config, templates: list[PromptTemplate], model: str, st
     dotted = "; also any text matching `\\w+\\.\\w+` (the Docmatix rule)" if config.filters.drop_dotted_words else ""
     ocr = f"Tesseract, languages {'+'.join(config.text.ocr_languages)}" if config.text.ocr else "OCR was off"
     prompts = "\n".join(f"  - `{t.prompt_id}` ({t.form} form), sha256 `{t.sha256}`" for t in templates)
+    f = config.filters
+    script = f" (below {f.min_script_share:.0%} of its letters)" if f.min_script_share else ""
+    grounding = f" (support below {f.min_support})" if f.min_support else " (off: scores kept, nothing dropped)"
+    near = f" and near-repeats (question and answer words each overlapping at least {f.near_duplicate_jaccard})" if f.near_duplicate_jaccard else ""
+    quality = stats.get("quality", {})
+    plots = "\n".join(f"![{title}](report/{name})" for name, (title, _) in PLOTS.items()) if quality else ""
+    drops = "\n".join(f"- `{r}`: {rate:.1%}" for r, rate in quality.get("qa_drop_rate_by_reason", {}).items()) or "- none"
     columns = "\n".join(f"| `{column}` | {text} |" for column, text in COLUMN_DESCRIPTIONS.items())
     return f"""{card_header(stats["examples_per_split"], config.output.license)}
 # {name}
@@ -50,8 +58,22 @@ QA pairs about them.
 - **Pages:** rendered at {config.render.dpi} dpi, longest side at most {config.render.max_side_px} px,
   encoded as {config.render.image_format.upper()}; text from the PDF's text layer, or from OCR
   ({ocr}) where the layer was missing or implausible.
-- **Filters:** empty, "unanswerable", code-like text, Q#/A# markers, over-long texts, questions that contain
-  their answer, repeated questions and questions copied from the prompt's examples are dropped{dotted}.
+- **Filters:** dropped are empty texts, "unanswerable", refusals and meta-answers ("the document does not
+  say"), code-like text, Q#/A# markers, questions of fewer than {f.min_question_tokens} or more than
+  {f.max_question_tokens} tokens, answers of fewer than {f.min_answer_tokens} or more than {f.max_answer_tokens},
+  repetitive answers, questions that contain their answer, pairs copied from the prompt's examples, text
+  in a script the document does not use{script}, answers the page text does not support{grounding}{dotted},
+  and repeated questions. Across the whole dataset, exact repeats of a pair{near} are dropped too. Every
+  dropped pair is in `dropped/` with its reason.
+- **Grounding:** each pair's `support` (0 to 1) says how well the page text supports the answer; `page`
+  and `boxes` say where on which image the answer is printed.
+
+## Quality
+
+{plots}
+
+Share of QA pairs dropped by reason, of {stats.get("qa_generated", 0)} generated (`stats.json` → `quality`):
+{drops}
 
 ## Statistics
 
@@ -59,9 +81,10 @@ QA pairs about them.
 {json.dumps(stats, indent=2)}
 ```
 
-Splits: `test` holds about {config.output.test_fraction:.0%} of the documents, chosen by the hash of their
-bytes; all windows of a document are in the same split. Row `id`s are stable across reruns and
-regenerations. Documents that produced no example are listed with the reason in `rejects/`.
+Splits: `test` holds about {config.output.test_fraction:.0%} of the documents, chosen by document hash; all
+windows of a document, and of its near-copies (word 5-gram Jaccard similarity of at least
+{config.output.split_near_duplicate_jaccard}), are in the same split. Row `id`s are stable across reruns
+and regenerations. Documents that produced no example are listed with the reason in `rejects/`.
 
 ## Columns
 

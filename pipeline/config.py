@@ -130,8 +130,36 @@ class FilterConfig(Section):
         description="Docmatix's `\\w+\\.\\w+` rule, which drops code-like text but also numeric answers such "
         "as 3.5. Off by default; turn on to reproduce Docmatix exactly.",
     )
-    max_question_chars: int = Field(400, gt=0, description="Longer questions are dropped.")
-    max_answer_chars: int = Field(1000, gt=0, description="Longer answers are dropped.")
+    min_question_tokens: int = Field(2, ge=1, description="Shorter questions are dropped (`question_too_short`). "
+        "Tokens are words, and each CJK character counts as one, so lengths do not depend on the model.")
+    max_question_tokens: int = Field(60, gt=0, description="Longer questions are dropped (`question_too_long`).")
+    min_answer_tokens: int = Field(1, ge=1, description="Shorter answers are dropped (`answer_too_short`).")
+    max_answer_tokens: int = Field(150, gt=0, description="Longer answers are dropped (`answer_too_long`).")
+    min_support: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="Grounding: pairs whose answer the window's text supports less than this are dropped "
+        "(`ungrounded`). 1.0 means the answer occurs verbatim (after folding case, accents, punctuation and "
+        "digit grouping); below, the share of its words and numbers found together in one passage, each "
+        "missing number counting twice. 0 turns the filter off; the score is stored on every pair.",
+    )
+    min_script_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="A question or answer written mostly in a script (Latin, Cyrillic, CJK, ...) that makes up "
+        "less than this share of the document's letters is dropped (`script_mismatch`). 0 turns it off.",
+    )
+    near_duplicate_jaccard: float | None = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="Across the whole dataset, a pair whose words (question and answer together) overlap an "
+        "earlier kept pair's by at least this Jaccard similarity is dropped (`near_duplicate`); exact "
+        "repeats after normalisation are dropped as `duplicate`. Null keeps near-duplicates (exact repeats "
+        "are always dropped).",
+    )
 
 
 class OutputConfig(Section):
@@ -142,7 +170,18 @@ class OutputConfig(Section):
         "reused when regenerating with another prompt or model. Empty (null) disables it.",
     )
     test_fraction: float = Field(
-        0.05, ge=0, lt=1, description="Share of documents in the test split, chosen by document hash (never straddling)."
+        0.05,
+        ge=0,
+        lt=1,
+        description="Share of documents in the test split, chosen by document hash. A document and its "
+        "near-copies (see split_near_duplicate_jaccard) always land in the same split.",
+    )
+    split_near_duplicate_jaccard: float = Field(
+        0.7,
+        gt=0,
+        le=1,
+        description="Documents whose texts (word 5-grams) overlap by at least this Jaccard similarity count as "
+        "near-copies and share a split, so the test split holds no near-copy of a training document.",
     )
     shard_max_rows: int = Field(2000, gt=0, description="Rows per Parquet shard at most.")
     row_group_rows: int = Field(100, gt=0, description="Rows per Parquet row group (keeps the Hub viewer fast).")

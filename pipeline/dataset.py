@@ -4,8 +4,10 @@ Layout of the output folder, readable by `datasets.load_dataset(<folder>)` with 
 
     data/train-00000-of-00001.parquet   examples: page images, QA texts, provenance
     rejects/rejects-00000.parquet       every document (or window) that produced no example, and why
+    dropped/pairs-00000.parquet         every QA pair a filter or the deduplication dropped, and why
+    report/*.png                        the quality report's plots, shown in the dataset card
     README.md                           dataset card; its YAML declares configs, splits and features
-    stats.json                          counts for the run
+    stats.json                          counts for the run and the quality report
     config.yaml                         the resolved configuration
 
 The Hugging Face features are stored in each shard's Arrow schema metadata, so `images` loads as a
@@ -16,6 +18,7 @@ half-written dataset where a good one was.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections import Counter
@@ -28,7 +31,10 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.records import AnnotatedWindow, Reject, arrow_schema
+from pipeline.dedup import PairDeduplicator
+from pipeline.filters import count_tokens
+from pipeline.records import AnnotatedWindow, DroppedPair, Reject, arrow_schema
+from pipeline.report import histogram, write_plots
 from pipeline.sources import source_of
 
 SPLITS = ("train", "test")
@@ -39,6 +45,13 @@ FEATURES = datasets.Features(
         "images": datasets.List(datasets.Image()),
         "texts": datasets.List(
             {"user": datasets.Value("string"), "assistant": datasets.Value("string"), "source": datasets.Value("string")}
+        ),
+        "grounding": datasets.List(
+            {
+                "support": datasets.Value("float32"),
+                "page": datasets.Value("int32"),
+                "boxes": datasets.List(datasets.List(datasets.Value("float32"))),
+            }
         ),
         "doc_id": datasets.Value("string"),
         "source_path": datasets.Value("string"),
@@ -64,6 +77,9 @@ COLUMN_DESCRIPTIONS = {
     "id": "`<doc_id[:24]>-<window>`: the same for a window across reruns and regenerations",
     "images": "page images of the example, in page order (at most 4 consecutive pages of one PDF)",
     "texts": "QA pairs: `user` is the question, `assistant` the answer, `source` the PDF and pages",
+    "grounding": "per QA pair, as in `texts`: `support`, how well the page text supports the answer (1.0: it "
+    "occurs verbatim); `page`, the index in `images` of the page that prints it (-1: not found); `boxes`, "
+    "`[x0, y0, x1, y1]` in pixels of that image, one per line of text where it is printed",
     "doc_id": "sha256 of the PDF's bytes",
     "source_path": "where the PDF was read from",
     "page_count": "pages in the whole PDF",
@@ -85,6 +101,19 @@ COLUMN_DESCRIPTIONS = {
 
 
 @dataclass
+class DroppedPairRow:
+    """One row of dropped/: a QA pair the engine wrote that is not in the dataset, and why."""
+
+    doc_id: str
+    source_path: str
+    pages: list[int]
+    question: str
+    answer: str
+    reason: str
+    support: float
+
+
+@dataclass
 class RunInfo:
     """What every row records about the run that made it."""
 
@@ -101,6 +130,7 @@ def dataset_row(window: AnnotatedWindow, run: RunInfo) -> dict[str, Any]:
         "id": f"{window.doc_id[:24]}-{window.window}",
         "images": [{"bytes": image, "path": None} for image in window.images],
         "texts": [{"user": p.question, "assistant": p.answer, "source": source} for p in window.qa],
+        "grounding": [{"support": p.support, "page": p.page, "boxes": p.boxes} for p in window.qa],
         "doc_id": window.doc_id,
         "source_path": window.source_path,
         "page_count": window.page_count,
@@ -144,6 +174,10 @@ class Stats:
     output_tokens: int = 0
     windows_cut_to_fit: int = 0
     examples_per_prompt: Counter = field(default_factory=Counter)
+    answer_tokens: list[int] = field(default_factory=list)  # of kept pairs
+    support_kept: list[float] = field(default_factory=list)
+    support_dropped: list[float] = field(default_factory=list)
+    answers_located: int = 0
 
     def add(self, window: AnnotatedWindow) -> None:
         if window.from_cache:
@@ -159,6 +193,10 @@ class Stats:
         self.qa_generated += len(window.qa) + len(window.dropped)
         self.qa_kept += len(window.qa)
         self.qa_dropped.update(d.reason for d in window.dropped)
+        self.answer_tokens += [count_tokens(p.answer) for p in window.qa]
+        self.support_kept += [p.support for p in window.qa]
+        self.support_dropped += [d.support for d in window.dropped]
+        self.answers_located += sum(p.page >= 0 for p in window.qa)
         if window.error:
             self.windows_rejected += 1
             self.rejects_by_stage[window.error.partition(": ")[0]] += 1
@@ -168,9 +206,24 @@ class Stats:
             self.examples_per_prompt[window.prompt_id] += 1
 
 
-def split_of(doc_id: str, test_fraction: float) -> str:
-    """The split a document belongs to, from its hash: all its windows land in the same split."""
-    return "test" if int(doc_id[:8], 16) < test_fraction * 16**8 else "train"
+    def quality(self) -> dict[str, Any]:
+        """The quality report: drop rates per filter, yield per page, answer lengths and grounding scores."""
+        generated = max(self.qa_generated, 1)
+        return {
+            "qa_drop_rate_by_reason": {r: round(n / generated, 4) for r, n in self.qa_dropped.most_common()},
+            "qa_kept_rate": round(self.qa_kept / generated, 4),
+            "qa_per_page": round(self.qa_kept / max(self.pages_in_dataset, 1), 3),
+            "answers_located_on_page": round(self.answers_located / max(self.qa_kept, 1), 4),
+            "answer_tokens_histogram": histogram(self.answer_tokens, [1, 2, 4, 8, 16, 32, 64, 128]),
+            "support_histogram_kept": histogram(self.support_kept, [i / 10 for i in range(11)]),
+            "support_histogram_dropped": histogram(self.support_dropped, [i / 10 for i in range(11)]),
+        }
+
+
+def split_of(group: str, test_fraction: float) -> str:
+    """The split of a group of near-copy documents, from the hash of its first document id: all windows
+    of a document and of its near-copies land in the same split."""
+    return "test" if int(group[:8], 16) < test_fraction * 16**8 else "train"
 
 
 class ShardSeries:
@@ -216,15 +269,31 @@ class ShardSeries:
 class DatasetWriter:
     """Takes annotated windows, writes Parquet shards per split and the rejects; `close()` publishes."""
 
-    def __init__(self, out_dir: str | Path, run: RunInfo, shard_max_rows: int, row_group_rows: int, test_fraction: float):
+    def __init__(
+        self,
+        out_dir: str | Path,
+        run: RunInfo,
+        shard_max_rows: int,
+        row_group_rows: int,
+        test_fraction: float,
+        groups: dict[str, str] | None = None,
+        near_duplicate_jaccard: float | None = None,
+    ):
+        """`groups` maps a doc_id to its group of near-copies (`pipeline.dedup.near_copy_groups`); a
+        document missing from it is its own group."""
         self.out_dir = Path(out_dir)
         self.staging = self.out_dir.with_name(f".{self.out_dir.name}.partial")
         if self.staging.exists():
             shutil.rmtree(self.staging)  # left by a crashed run; it was never published
         (self.staging / "data").mkdir(parents=True)
         (self.staging / "rejects").mkdir()
+        (self.staging / "dropped").mkdir()
         self.run = run
         self.test_fraction = test_fraction
+        self.groups = groups or {}
+        self.deduplicator = PairDeduplicator(near_duplicate_jaccard)
+        self.first_path: dict[str, str] = {}  # doc_id -> the first path its bytes were read from
+        self.dropped = pq.ParquetWriter(self.staging / "dropped" / "pairs-00000.parquet", arrow_schema(DroppedPairRow))
         self.splits = {split: ShardSeries(self.staging / "data", split, shard_max_rows, row_group_rows) for split in SPLITS}
         self.stats = Stats()
         self.rejects: list[Reject] = []
@@ -232,12 +301,44 @@ class DatasetWriter:
 
     def add(self, windows: list[AnnotatedWindow]) -> None:
         for window in windows:
+            if not window.error:
+                window = self._deduplicate(window)
             self.stats.add(window)
+            self._write_dropped(window)
             if window.error:
                 self.rejects.append(reject_of(window))
                 continue
             self.documents_in_dataset.add(window.source_path)
-            self.splits[split_of(window.doc_id, self.test_fraction)].add(dataset_row(window, self.run))
+            split = split_of(self.groups.get(window.doc_id, window.doc_id), self.test_fraction)
+            self.splits[split].add(dataset_row(window, self.run))
+
+    def _deduplicate(self, window: AnnotatedWindow) -> AnnotatedWindow:
+        """The window without the pairs the dataset already holds; a copy of a document already in it is
+        rejected whole."""
+        first = self.first_path.setdefault(window.doc_id, window.source_path)
+        copy = first != window.source_path
+        kept, dropped = [], []
+        for pair in window.qa:
+            reason = "duplicate_document" if copy else self.deduplicator.check(pair.question, pair.answer)
+            if reason:
+                dropped.append(DroppedPair(pair.question, pair.answer, reason, pair.support))
+            else:
+                kept.append(pair)
+        error = None
+        if copy:
+            error = f"dedup: the same bytes as {first}"
+        elif dropped and not kept:
+            counts = Counter(d.reason for d in dropped)
+            error = "dedup: no QA pair kept (" + ", ".join(f"{r}: {n}" for r, n in counts.items()) + ")"
+        return dataclasses.replace(window, qa=kept, dropped=window.dropped + dropped, error=error)
+
+    def _write_dropped(self, window: AnnotatedWindow) -> None:
+        if window.dropped:
+            rows = [
+                DroppedPairRow(window.doc_id, window.source_path, window.pages, d.question, d.answer, d.reason, d.support)
+                for d in window.dropped
+            ]
+            self.dropped.write_table(pa.Table.from_pylist([vars(r) for r in rows], schema=arrow_schema(DroppedPairRow)))
 
     def close(
         self, sources: list[str], config_yaml: str, render_card: Callable[[dict[str, Any]], str], extra_stats: dict[str, Any]
@@ -249,6 +350,7 @@ class DatasetWriter:
         """
         for series in self.splits.values():
             series.close()
+        self.dropped.close()
         seen = {source_of(path) for path in self.documents_in_dataset | {r.source_path for r in self.rejects}}
         for source in sources:
             if source not in seen:
@@ -259,7 +361,8 @@ class DatasetWriter:
             pa.Table.from_pylist([vars(r) for r in self.rejects], schema=arrow_schema(Reject)),
             self.staging / "rejects" / "rejects-00000.parquet",
         )
-        stats = {**self.summary(), **extra_stats}
+        stats = {**self.summary(), **extra_stats, "quality": self.stats.quality()}
+        write_plots(stats["quality"], self.staging / "report")
         (self.staging / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
         (self.staging / "config.yaml").write_text(config_yaml)
         (self.staging / "README.md").write_text(render_card(stats))

@@ -29,6 +29,14 @@ class SourceDocument:
 
 
 @dataclass
+class PageWords:
+    """The words printed on one page, in reading order, with their boxes in pixels of the page image."""
+
+    text: list[str] = field(default_factory=list)
+    boxes: list[list[float]] = field(default_factory=list)  # [x0, y0, x1, y1] per word
+
+
+@dataclass
 class PageWindow:
     source_path: str
     doc_id: str = ""  # sha256 of the file's bytes; empty only when the file cannot be read
@@ -38,6 +46,7 @@ class PageWindow:
     images: list[bytes] = field(default_factory=list)  # encoded page images, one per page
     texts: list[str] = field(default_factory=list)  # page texts, one per page
     text_sources: list[str] = field(default_factory=list)  # where each text came from: "layer" or "ocr"
+    words: list[PageWords] = field(default_factory=list)  # the words of each page, for answer localisation
     ocr_engine: str = ""  # the OCR engine and its language data, when any page was OCRed
     source_metadata: str = ""  # JSON metadata that came with the document (a PDFA sample's .json)
     from_cache: bool = False  # pages and texts came from the page cache, not from rendering
@@ -66,6 +75,9 @@ class GeneratedWindow(PromptedWindow):
 class QAPair:
     question: str
     answer: str
+    support: float = 0.0  # how well the window's text supports the answer (pipeline.grounding.support_score)
+    page: int = -1  # index in the window's images of the page that prints the answer; -1: not found
+    boxes: list[list[float]] = field(default_factory=list)  # [x0, y0, x1, y1] in pixels of that image
 
 
 @dataclass
@@ -73,6 +85,7 @@ class DroppedPair:
     question: str
     answer: str
     reason: str
+    support: float = 0.0
 
 
 @dataclass

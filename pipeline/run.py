@@ -14,6 +14,7 @@ from tqdm import tqdm
 from pipeline.card import dataset_card
 from pipeline.config import Config, dump_config
 from pipeline.dataset import DatasetWriter, RunInfo
+from pipeline.dedup import near_copy_groups
 from pipeline.model import model_label, resolve_model
 from pipeline.plan import StagePlan, build_plan
 from pipeline.prompts import load_templates
@@ -55,12 +56,15 @@ def run_pipeline(config: Config) -> dict[str, Any]:
         if store.unfinished():
             raise RuntimeError(f"records of {len(store.unfinished())} input(s) never arrived; run again to redo them")
     sampling = config.sampling
+    documents = (item for source in sources for item in store.document_texts(source).items())
     writer = DatasetWriter(
         config.output.dir,
         RunInfo(sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.seed),
         config.output.shard_max_rows,
         config.output.row_group_rows,
         config.output.test_fraction,
+        groups=near_copy_groups(documents, config.output.split_near_duplicate_jaccard),
+        near_duplicate_jaccard=config.filters.near_duplicate_jaccard,
     )
     for source in sources:
         writer.add(store.read(source))

@@ -73,6 +73,7 @@ class PageText:
     text: str
     source: str  # "layer": the PDF's text layer; "ocr": Tesseract
     verdict_reason: str  # why `text` is not usable; empty when it is
+    words: tuple = ()  # (x0, y0, x1, y1, word, ...) per word of `text`, in unrotated page coordinates
 
 
 class OCRUnavailable(RuntimeError):
@@ -300,16 +301,20 @@ def capped_dpi(page_rect: pymupdf.Rect, dpi: int, max_megapixels: float) -> int:
     return max(1, min(dpi, math.floor(math.sqrt(max_megapixels * 1e6 / area_square_inches))))
 
 
-def ocr_page(page: pymupdf.Page, languages: list[str], dpi: int, max_megapixels: float) -> str:
-    """The text Tesseract reads on the rendered page, ignoring any text layer the page has."""
+def ocr_textpage(page: pymupdf.Page, languages: list[str], dpi: int, max_megapixels: float) -> pymupdf.TextPage:
+    """What Tesseract reads on the rendered page, ignoring any text layer the page has."""
     tessdata = require_ocr(languages)
-    textpage = page.get_textpage_ocr(
+    return page.get_textpage_ocr(
         full=True,
         language="+".join(languages),
         dpi=capped_dpi(page.rect, dpi, max_megapixels),
         tessdata=str(tessdata),
     )
-    return page.get_text(textpage=textpage)
+
+
+def ocr_page(page: pymupdf.Page, languages: list[str], dpi: int, max_megapixels: float) -> str:
+    """The text Tesseract reads on the rendered page."""
+    return page.get_text(textpage=ocr_textpage(page, languages, dpi, max_megapixels))
 
 
 def page_text(
@@ -322,12 +327,15 @@ def page_text(
     ocr_enabled: bool,
 ) -> PageText:
     """The page's text layer if it is usable, else its OCR text, else the layer with why it is unusable."""
-    layer = page.get_text()
+    layer_page = page.get_textpage()
+    layer = page.get_text(textpage=layer_page)
     layer_verdict = check_text_layer(layer, min_chars)
     if layer_verdict.usable or not ocr_enabled:
-        return PageText(layer, "layer", layer_verdict.reason)
+        return PageText(layer, "layer", layer_verdict.reason, tuple(page.get_text("words", textpage=layer_page)))
     try:
-        ocr_text = ocr_page(page, ocr_languages, ocr_dpi, max_megapixels)
+        ocr = ocr_textpage(page, ocr_languages, ocr_dpi, max_megapixels)
     except OCRUnavailable as exc:
         return PageText(layer, "layer", f"{layer_verdict.reason}; OCR unavailable: {exc}")
-    return PageText(ocr_text, "ocr", check_text_layer(ocr_text, min_chars).reason)
+    ocr_text = page.get_text(textpage=ocr)
+    words = tuple(page.get_text("words", textpage=ocr))
+    return PageText(ocr_text, "ocr", check_text_layer(ocr_text, min_chars).reason, words)

@@ -75,5 +75,15 @@ class UnitStore:
         windows = from_table(AnnotatedWindow, pq.read_table(self.done_dir / self._name(unit)))
         return sorted(windows, key=lambda w: (w.source_path, w.window))
 
+    def document_texts(self, unit: str) -> dict[str, str]:
+        """The page texts of the unit's documents that reached the dataset stage, by doc_id, without
+        reading their images."""
+        table = pq.read_table(self.done_dir / self._name(unit), columns=["doc_id", "window", "texts", "error"])
+        texts: dict[str, list[tuple[int, str]]] = {}
+        for row in table.to_pylist():
+            if row["error"] is None:
+                texts.setdefault(row["doc_id"], []).append((row["window"], "\n".join(row["texts"])))
+        return {doc_id: "\n".join(text for _, text in sorted(parts)) for doc_id, parts in texts.items()}
+
     def unfinished(self) -> list[str]:
         return sorted(self._open)

@@ -25,7 +25,8 @@ def windows(sample_corpus, tmp_path_factory):
     for w in loaded:
         a = extend(AnnotatedWindow, w, prompt_id="p-v1", prompt_sha256="abc", prompt_token_ids=[2, 5, 7], model="m")
         if w.error is None:
-            a.qa = [QAPair(f"How many pages does window {w.window} have?", str(len(w.pages)))]
+            name = w.source_path.rsplit("/", 1)[-1]
+            a.qa = [QAPair(f"How many pages does window {w.window} of {name} have?", str(len(w.pages)))]
             a.finish_reason = "stop"
         annotated.append(a)
     return sources, annotated
@@ -45,7 +46,7 @@ def test_load_dataset_reads_images_texts_and_provenance(tmp_path, windows):
     assert len(ds) == stats["examples"] == 5  # report: 2 windows; article, form, invoice: 1 each
     row = next(r for r in ds if r["source_path"].endswith("report.pdf") and r["pages"] == [4, 5])
     assert [im.size for im in row["images"]] == [(1240, 1755)] * 2
-    assert row["texts"] == [{"user": "How many pages does window 1 have?", "assistant": "2", "source": "report.pdf p. 5-6"}]
+    assert row["texts"] == [{"user": "How many pages does window 1 of report.pdf have?", "assistant": "2", "source": "report.pdf p. 5-6"}]
     assert (row["page_count"], row["prompt_id"], row["temperature"], row["max_tokens"]) == (6, "p-v1", 0.2, 256)
     assert row["prompt_tokens"] == 3 and len(row["doc_id"]) == 64
 
@@ -123,3 +124,21 @@ def test_row_ids_are_stable_and_unique(tmp_path, windows):
     ids_a = load_fresh(tmp_path / "a", split="train")["id"]
     ids_b = load_fresh(tmp_path / "b", split="train")["id"]
     assert len(set(ids_a)) == 5 and set(ids_a) == set(ids_b)
+
+
+def test_quality_report_in_stats_and_plots(tmp_path, windows):
+    from PIL import Image
+
+    from pipeline.report import PLOTS
+
+    sources, annotated = windows
+    stats = write(tmp_path / "ds", sources, annotated)
+    quality = json.loads((tmp_path / "ds" / "stats.json").read_text())["quality"]
+    assert quality == stats["quality"]
+    assert quality["qa_per_page"] == round(stats["qa_kept"] / stats["pages"], 3)
+    assert sum(quality["answer_tokens_histogram"].values()) == stats["qa_kept"] == 5
+    for name in PLOTS:
+        with Image.open(tmp_path / "ds" / "report" / name) as plot:
+            assert plot.format == "PNG" and plot.width == 720
+    ds = load_fresh(tmp_path / "ds", split="train")
+    assert all(len(g) == len(t) for g, t in zip(ds["grounding"], ds["texts"]))

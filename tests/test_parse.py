@@ -40,13 +40,21 @@ def pairs(*qa):
         ("Total amount due: EUR 12.40. What is the total?", "EUR 12.40", "answer_in_question"),
         ("When does the bakery close on Saturdays?", "14:00", "copied_from_prompt"),
         ("Who chaired the session?", "J. Alvarez", "copied_from_prompt"),
-        ("Who signed?", "x" * 1001, "answer_too_long"),
+        ("Who signed?", " ".join(f"w{i}" for i in range(151)), "answer_too_long"),
+        ("Who?", "Maria Keller", "question_too_short"),
         ("What is the name of the road?", "The new road. 105. 105. 105. 105. 105. 105. 105. 105.", "repetitive"),
         ("What is the code?", "1" + "0" * 60, "repetitive"),
+        ("Who chairs the board?", "The document does not mention the chair.", "refusal"),
+        ("Who chairs the board?", "N/A", "refusal"),
+        ("Who chairs the board?", "I'm sorry, I cannot tell.", "refusal"),
+        ("Кто подписал счёт?", "Maria Keller", "script_mismatch"),
     ],
 )
 def test_each_filter_names_its_reason(question, answer, reason):
-    annotated = parse(pairs((question, answer), ("Who signed the invoice?", "Maria Keller")))
+    """The document states every answer (except those copied from the prompt: a document that says it too
+    keeps it, tested below), so only the filter under test can drop the pair."""
+    text = "The invoice was signed by Maria Keller." + ("" if reason == "copied_from_prompt" else f" {answer}.")
+    annotated = parse(pairs((question, answer), ("Who signed the invoice?", "Maria Keller")), text=text)
     assert [p.question for p in annotated.qa][-1] == "Who signed the invoice?"
     assert [d.reason for d in annotated.dropped] == ([reason] if reason else [])
 
@@ -57,13 +65,14 @@ def test_an_answer_from_the_prompt_examples_is_kept_when_the_document_says_it_to
 
 
 def test_the_docmatix_dotted_word_rule_is_an_option():
-    annotated = parse(pairs(("What is the VAT rate?", "20.5 %"), ("Who?", "Kim")), drop_dotted_words=True)
+    text = "VAT rate 20.5 %, paid by Kim."
+    annotated = parse(pairs(("What is the VAT rate?", "20.5 %"), ("Who paid?", "Kim")), text=text, drop_dotted_words=True)
     assert [d.reason for d in annotated.dropped] == ["dotted_word"]
 
 
 def test_repeated_questions_are_dropped_after_the_first():
     text = "Total: 12 EUR, paid by Kim."
-    annotated = parse(pairs(("What is the total?", "12"), ("what is the TOTAL", "13"), ("Who paid?", "Kim")), text=text)
+    annotated = parse(pairs(("What is the total?", "12"), ("what is the TOTAL", "12 EUR"), ("Who paid?", "Kim")), text=text)
     assert [(p.question, p.answer) for p in annotated.qa] == [("What is the total?", "12"), ("Who paid?", "Kim")]
     assert [d.reason for d in annotated.dropped] == ["duplicate_question"]
 

@@ -223,7 +223,10 @@ def test_ocr_in_the_wrong_language_is_caught_like_a_bad_layer():
 def test_with_ocr_disabled_the_layer_comes_back_with_its_reason():
     doc = scanned_page(ENGLISH, hidden_layer=shifted_glyph_codes(ENGLISH, 3))
     extracted = extract(doc[0], ocr_enabled=False)
-    assert extracted == PageText(doc[0].get_text(), "layer", "implausible word shapes")
+    assert (extracted.text, extracted.source, extracted.verdict_reason) == (
+        doc[0].get_text(), "layer", "implausible word shapes"
+    )
+    assert [w[4] for w in extracted.words] == doc[0].get_text().split()
 
 
 def test_missing_language_data_names_the_package_to_install():

@@ -22,7 +22,7 @@ import pymupdf
 from pipeline.cache import PageCache
 from pipeline.config import InputConfig, LimitsConfig, RenderConfig, TextConfig
 from pipeline.isolation import IsolatedWorker, WorkerError, WorkerStartError
-from pipeline.records import PageWindow, SourceDocument
+from pipeline.records import PageWindow, PageWords, SourceDocument
 from pipeline.sources import iter_documents
 from pipeline.stages.base import Stage
 from pipeline.text import ocr_engine_version, page_text, require_ocr
@@ -61,12 +61,18 @@ def render_zoom(page: pymupdf.Page, dpi: int, max_side_px: int, max_megapixels: 
     return min(dpi / 72, max_side_px / max(width, height), math.sqrt(max_megapixels * 1e6 / (width * height)))
 
 
-def render_page(page: pymupdf.Page, render: RenderConfig, max_megapixels: float) -> bytes:
-    zoom = render_zoom(page, render.dpi, render.max_side_px, max_megapixels)
+def render_page(page: pymupdf.Page, zoom: float, render: RenderConfig) -> bytes:
     pixmap = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
     if render.image_format == "jpeg":
         return pixmap.tobytes("jpeg", jpg_quality=render.jpeg_quality)
     return pixmap.tobytes("png")
+
+
+def _page_words(page: pymupdf.Page, words: tuple, zoom: float) -> PageWords:
+    """Words with their boxes moved into the pixel grid of the page image (rotation included)."""
+    to_image = page.rotation_matrix * pymupdf.Matrix(zoom, zoom)
+    boxes = [pymupdf.Rect(word[:4]) * to_image for word in words]
+    return PageWords([word[4] for word in words], [[round(v, 1) for v in box] for box in boxes])
 
 
 def page_windows(page_count: int, size: int) -> list[list[int]]:
@@ -126,7 +132,8 @@ def _window(doc: pymupdf.Document, request: LoadRequest, index: int, pages: list
                 min_chars=text.min_chars,
                 ocr_enabled=text.ocr,
             )
-            image = render_page(page, settings.render, settings.max_page_megapixels)
+            zoom = render_zoom(page, settings.render.dpi, settings.render.max_side_px, settings.max_page_megapixels)
+            image = render_page(page, zoom, settings.render)
         except Exception as exc:
             window.error = f"load: page {number + 1}: {type(exc).__name__}: {exc}"
             return window
@@ -135,10 +142,11 @@ def _window(doc: pymupdf.Document, request: LoadRequest, index: int, pages: list
         window.images.append(image)
         window.texts.append("" if extracted.verdict_reason else extracted.text)
         window.text_sources.append(extracted.source)
+        window.words.append(_page_words(page, extracted.words if not extracted.verdict_reason else (), zoom))
     if "ocr" in window.text_sources:
         window.ocr_engine = settings.ocr_engine
     if len(unusable) == len(pages):
-        window.images, window.texts, window.text_sources = [], [], []
+        window.images, window.texts, window.text_sources, window.words = [], [], [], []
         window.error = f"load: no usable text on {_pages_label(pages)} ({'; '.join(unusable)})"
     return window
 

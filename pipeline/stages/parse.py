@@ -1,4 +1,4 @@
-"""Parse each completion into typed QA pairs and filter them.
+"""Parse each completion into typed QA pairs, filter them and locate each kept answer on its page.
 
 A completion that is not the requested JSON (a base model that ran out of tokens mid-string) fails the
 window with the finish reason; a window whose pairs were all filtered out fails with the count per
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pipeline.config import FilterConfig
 from pipeline.filters import apply_filters, pair_filters
+from pipeline.grounding import AnswerLocator
 from pipeline.prompts import PromptTemplate
 from pipeline.records import AnnotatedWindow, GeneratedWindow, QAPair, extend
 from pipeline.stages.base import Stage
@@ -57,6 +58,9 @@ class ParseQA(Stage):
             detail = f"finish_reason={record.finish_reason}, {record.output_tokens} tokens"
             return [self.fail(record, f"completion is not the requested JSON ({exc}; {detail})")]
         kept, dropped = apply_filters(pairs, "\n".join(record.texts), self.filters[record.prompt_id])
+        locator = AnswerLocator(record.words)
+        for pair in kept:
+            pair.page, pair.boxes = locator.locate(pair.answer)
         annotated = extend(AnnotatedWindow, record, qa=kept, dropped=dropped)
         if not kept:
             counts = Counter(d.reason for d in dropped)
