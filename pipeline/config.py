@@ -136,13 +136,15 @@ class FilterConfig(Section):
     min_answer_tokens: int = Field(1, ge=1, description="Shorter answers are dropped (`answer_too_short`).")
     max_answer_tokens: int = Field(150, gt=0, description="Longer answers are dropped (`answer_too_long`).")
     min_support: float = Field(
-        0.6,
+        0.8,
         ge=0,
         le=1,
         description="Grounding: pairs whose answer the window's text supports less than this are dropped "
         "(`ungrounded`). 1.0 means the answer occurs verbatim (after folding case, accents, punctuation and "
         "digit grouping); below, the share of its words and numbers found together in one passage, each "
-        "missing number counting twice. 0 turns the filter off; the score is stored on every pair.",
+        "missing number counting twice. 0 turns the filter off; the score is stored on every pair. 0.8 kept "
+        "11 of 12 supported answers and dropped 90 of 92 unsupported ones of 104 hand-labelled engine outputs "
+        "(bench/grounding.py).",
     )
     min_script_share: float = Field(
         0.05,

@@ -6,8 +6,8 @@ which drops punctuation and symbols such as "%" and "€". `pipeline.filters.nor
 token boundary, so a document scores the same whether it is given raw or already normalised. Runs of
 digits are cut into groups of three from the right ("1234" reads "1 234"), so "1,234.5", "1 234,5" and
 "1234.5" all read "1 234 5". Normalised text cannot tell a decimal point from a thousands separator, so
-"1,234" and "1.234" read alike, and "184" is found in "184.6"; but a number is never matched from inside
-a run of digits: "471" is not found in "4471".
+"1,234" and "1.234" read alike; but a number is matched only whole: "471" is not found in "4471", nor
+"35" in "0.35", nor "184" in "184.6".
 
 `locate_answer` finds the answer among the words the load stage kept for each page (their boxes already
 in the pixel grid of the page image, from the text layer or from OCR), folded the same way, so it is
@@ -34,7 +34,7 @@ STOP_WORDS = frozenset(
 # A passage that supports an answer spans at most PASSAGE_SLACK + PASSAGE_PER_TOKEN * (answer tokens) tokens.
 PASSAGE_SLACK = 10
 PASSAGE_PER_TOKEN = 2
-_SEPARATORS = re.compile(r"[\W_]+")
+_RUN = re.compile(r"[^\W_]+")
 
 
 class _Tokens(NamedTuple):
@@ -54,11 +54,24 @@ def _tokens(text: str) -> _Tokens:
     folded = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
     words: list[str] = []
     starts, ends = set(), set()
-    for run in _SEPARATORS.split(folded):
-        if run:
+    previous = None
+    for match in _RUN.finditer(folded):
+        run = match.group()
+        # "0.35" and "2,774.04" are one number: "35" is not found in "0.35", nor "774" in "2,774.04".
+        continues_number = (
+            run.isdecimal()
+            and previous is not None
+            and previous.group().isdecimal()
+            and match.start() == previous.end() + 1
+            and folded[previous.end()] in ".,"
+        )
+        if continues_number:
+            ends.discard(len(words) - 1)
+        else:
             starts.add(len(words))
-            words.extend(_digit_groups(run) if run.isdecimal() else [run])
-            ends.add(len(words) - 1)
+        words.extend(_digit_groups(run) if run.isdecimal() else [run])
+        ends.add(len(words) - 1)
+        previous = match
     positions: dict[str, list[int]] = {}
     for i, word in enumerate(words):
         positions.setdefault(word, []).append(i)
