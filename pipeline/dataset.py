@@ -174,9 +174,9 @@ class Stats:
     output_tokens: int = 0
     windows_cut_to_fit: int = 0
     examples_per_prompt: Counter = field(default_factory=Counter)
-    answer_tokens: list[int] = field(default_factory=list)  # of kept pairs
-    support_kept: list[float] = field(default_factory=list)
-    support_dropped: list[float] = field(default_factory=list)
+    answer_tokens: Counter = field(default_factory=Counter)  # kept pairs by answer length
+    support_kept: Counter = field(default_factory=Counter)  # kept pairs by support score (to 0.01)
+    support_dropped: Counter = field(default_factory=Counter)
     answers_located: int = 0
 
     def add(self, window: AnnotatedWindow) -> None:
@@ -193,9 +193,9 @@ class Stats:
         self.qa_generated += len(window.qa) + len(window.dropped)
         self.qa_kept += len(window.qa)
         self.qa_dropped.update(d.reason for d in window.dropped)
-        self.answer_tokens += [count_tokens(p.answer) for p in window.qa]
-        self.support_kept += [p.support for p in window.qa]
-        self.support_dropped += [d.support for d in window.dropped]
+        self.answer_tokens.update(count_tokens(p.answer) for p in window.qa)
+        self.support_kept.update(round(p.support, 2) for p in window.qa)
+        self.support_dropped.update(round(d.support, 2) for d in window.dropped)
         self.answers_located += sum(p.page >= 0 for p in window.qa)
         if window.error:
             self.windows_rejected += 1

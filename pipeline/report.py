@@ -3,6 +3,7 @@ dataset card."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,11 @@ PLOTS = {
 WIDTH, BAR_HEIGHT, LABEL_WIDTH, MARGIN = 720, 22, 190, 12
 
 
-def histogram(values: list[float], edges: list[float]) -> dict[str, int]:
-    """Counts of values in [edges[i], edges[i+1]), and at or above the last edge; values below the
-    first edge are not counted. Integer edges label bins "2-3"; float edges "0.1-0.2"."""
+def histogram(counts: Mapping[float, int], edges: list[float]) -> dict[str, int]:
+    """From counts per value, the counts in [edges[i], edges[i+1]), and at or above the last edge; values
+    below the first edge are not counted. Integer edges label bins "2-3"; float edges "0.1-0.2"."""
     integers = all(isinstance(e, int) for e in edges)
-    counts = {}
+    bins = {}
     for i, low in enumerate(edges):
         high = edges[i + 1] if i + 1 < len(edges) else None
         if high is None:
@@ -31,8 +32,8 @@ def histogram(values: list[float], edges: list[float]) -> dict[str, int]:
             label = f"{low}" if high - 1 == low else f"{low}-{high - 1}"
         else:
             label = f"{low:.1f}-{high:.1f}"
-        counts[label] = sum(low <= v and (high is None or v < high) for v in values)
-    return counts
+        bins[label] = sum(n for value, n in counts.items() if low <= value and (high is None or value < high))
+    return bins
 
 
 def bar_chart(title: str, bars: dict[str, float]) -> Image.Image:
