@@ -20,7 +20,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(ENGINE)
 
-.PHONY: install dataset test sample-corpus clean
+.PHONY: install dataset test sample-corpus push clean
 
 install: $(STAMP)
 
@@ -43,6 +43,15 @@ dataset: $(STAMP)
 
 sample-corpus: $(STAMP)
 	$(BIN)/python -m pipeline sample-corpus out/sample-corpus
+
+# Publish the output to the Hugging Face Hub: make push REPO=<user or org>/<name> [OUTPUT=...] [PUBLIC=1]
+ifneq ($(filter push,$(MAKECMDGOALS)),)
+ifeq ($(REPO),)
+$(error set REPO=<user or org>/<name>, e.g. make push REPO=alice/docqa)
+endif
+endif
+push: $(STAMP)
+	$(BIN)/python -m pipeline push '$(OUTPUT)' --repo '$(REPO)'$(if $(filter 1,$(PUBLIC)), --public)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,4 +1,5 @@
-"""Command line: `python -m pipeline dataset ...`, `python -m pipeline sample-corpus DIR`."""
+"""Command line: `python -m pipeline dataset ...`, `python -m pipeline sample-corpus DIR`,
+`python -m pipeline push FOLDER --repo USER/NAME`."""
 
 from __future__ import annotations
 
@@ -21,6 +22,13 @@ def main(argv: list[str] | None = None) -> int:
     dataset.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     samples = commands.add_parser("sample-corpus", help="write the built-in sample PDFs to a folder")
     samples.add_argument("dir", type=Path)
+    push = commands.add_parser(
+        "push", help="publish an output folder to the Hugging Face Hub (token: HF_TOKEN or `hf auth login`)"
+    )
+    push.add_argument("folder", type=Path, help="output folder of a run")
+    push.add_argument("--repo", required=True, help="dataset repo id, <user or org>/<name>; created if missing")
+    push.add_argument("--public", action="store_true", help="create the repo public (default: private)")
+    push.add_argument("--revision", default="main", help="branch to push to; created if missing")
     args = parser.parse_args(argv)
 
     if args.command == "sample-corpus":
@@ -28,6 +36,20 @@ def main(argv: list[str] | None = None) -> int:
 
         for path in write_sample_corpus(args.dir):
             print(path)
+        return 0
+
+    if args.command == "push":
+        from pipeline.hub import PushError, PushInterrupted, push_dataset
+
+        try:
+            result = push_dataset(args.folder, args.repo, private=not args.public, revision=args.revision)
+        except PushInterrupted as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except PushError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"Pushed {args.folder} to {result.url}")
         return 0
 
     overrides = list(args.set)

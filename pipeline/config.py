@@ -185,8 +185,14 @@ class OutputConfig(Section):
         description="Documents whose texts (word 5-grams) overlap by at least this Jaccard similarity count as "
         "near-copies and share a split, so the test split holds no near-copy of a training document.",
     )
-    shard_max_rows: int = Field(2000, gt=0, description="Rows per Parquet shard at most.")
-    row_group_rows: int = Field(100, gt=0, description="Rows per Parquet row group (keeps the Hub viewer fast).")
+    shard_max_mb: float = Field(
+        500, gt=0, description="A Parquet shard is closed before it passes this size (the Hub's convention: ~500 MB)."
+    )
+    shard_max_rows: int = Field(100_000, gt=0, description="Rows per Parquet shard at most.")
+    row_group_mb: float = Field(
+        100, gt=0, description="Row groups stay under this size, so the Hub's dataset viewer can read them."
+    )
+    row_group_rows: int = Field(100, gt=0, description="Rows per Parquet row group at most.")
     dataset_name: str = Field("docqa", description="Dataset name used in the dataset card.")
     license: str = Field("other", description="Licence declared in the dataset card (depends on your PDFs).")
 

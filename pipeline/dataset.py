@@ -226,42 +226,57 @@ def split_of(group: str, test_fraction: float) -> str:
     return "test" if int(group[:8], 16) < test_fraction * 16**8 else "train"
 
 
-class ShardSeries:
-    """One split's shards: rows in row groups, a new file every `max_rows`, Hub names given at the end."""
+def row_bytes(row: dict[str, Any]) -> int:
+    """About what a row weighs in Parquet: its images (already compressed) and its texts."""
+    return sum(len(image["bytes"]) for image in row["images"]) + len(json.dumps(row["texts"])) + 1024
 
-    def __init__(self, folder: Path, split: str, max_rows: int, row_group_rows: int):
+
+class ShardSeries:
+    """One split's shards: rows in row groups of at most `row_group_rows` rows and `row_group_mb`, a new
+    file once a shard holds `max_rows` rows or would pass `max_mb`; Hub names are given at the end."""
+
+    def __init__(self, folder: Path, split: str, max_rows: int, row_group_rows: int, max_mb: float, row_group_mb: float):
         self.folder, self.split = folder, split
         self.max_rows, self.row_group_rows = max_rows, row_group_rows
+        self.max_bytes, self.row_group_bytes = max_mb * 1e6, row_group_mb * 1e6
         self.paths: list[Path] = []
-        self.rows: list[dict[str, Any]] = []
         self.count = 0
+        self.rows: list[dict[str, Any]] = []  # the row group being filled
+        self._group_bytes = 0
         self._writer: pq.ParquetWriter | None = None
-        self._in_shard = 0
+        self._shard_rows = self._shard_bytes = 0  # written to the open shard
 
     def add(self, row: dict[str, Any]) -> None:
+        size = row_bytes(row)
+        shard_rows = self._shard_rows + len(self.rows)
+        if shard_rows and (shard_rows >= self.max_rows or self._shard_bytes + self._group_bytes + size > self.max_bytes):
+            self._write_group()
+            self._close_shard()
+        elif self.rows and (len(self.rows) >= self.row_group_rows or self._group_bytes + size > self.row_group_bytes):
+            self._write_group()
         self.rows.append(row)
+        self._group_bytes += size
         self.count += 1
-        if len(self.rows) >= self.row_group_rows:
-            self.flush()
 
-    def flush(self) -> None:
-        while self.rows:
-            if self._writer is None:
-                self.paths.append(self.folder / f"{self.split}-{len(self.paths):05d}.parquet")
-                self._writer = pq.ParquetWriter(self.paths[-1], FEATURES.arrow_schema)
-                self._in_shard = 0
-            take = min(len(self.rows), self.max_rows - self._in_shard, self.row_group_rows)
-            self._writer.write_table(pa.Table.from_pylist(self.rows[:take], schema=FEATURES.arrow_schema))
-            del self.rows[:take]
-            self._in_shard += take
-            if self._in_shard >= self.max_rows:
-                self._writer.close()
-                self._writer = None
+    def _write_group(self) -> None:
+        if not self.rows:
+            return
+        if self._writer is None:
+            self.paths.append(self.folder / f"{self.split}-{len(self.paths):05d}.parquet")
+            self._writer = pq.ParquetWriter(self.paths[-1], FEATURES.arrow_schema)
+        self._writer.write_table(pa.Table.from_pylist(self.rows, schema=FEATURES.arrow_schema))
+        self._shard_rows += len(self.rows)
+        self._shard_bytes += self._group_bytes
+        self.rows, self._group_bytes = [], 0
 
-    def close(self) -> None:
-        self.flush()
+    def _close_shard(self) -> None:
         if self._writer is not None:
             self._writer.close()
+        self._writer, self._shard_rows, self._shard_bytes = None, 0, 0
+
+    def close(self) -> None:
+        self._write_group()
+        self._close_shard()
         for i, path in enumerate(self.paths):
             path.rename(path.with_name(f"{self.split}-{i:05d}-of-{len(self.paths):05d}.parquet"))
 
@@ -278,6 +293,8 @@ class DatasetWriter:
         test_fraction: float,
         groups: dict[str, str] | None = None,
         near_duplicate_jaccard: float | None = None,
+        shard_max_mb: float = 500,
+        row_group_mb: float = 100,
     ):
         """`groups` maps a doc_id to its group of near-copies (`pipeline.dedup.near_copy_groups`); a
         document missing from it is its own group."""
@@ -294,7 +311,10 @@ class DatasetWriter:
         self.deduplicator = PairDeduplicator(near_duplicate_jaccard)
         self.first_path: dict[str, str] = {}  # doc_id -> the first path its bytes were read from
         self.dropped = pq.ParquetWriter(self.staging / "dropped" / "pairs-00000.parquet", arrow_schema(DroppedPairRow))
-        self.splits = {split: ShardSeries(self.staging / "data", split, shard_max_rows, row_group_rows) for split in SPLITS}
+        self.splits = {
+            split: ShardSeries(self.staging / "data", split, shard_max_rows, row_group_rows, shard_max_mb, row_group_mb)
+            for split in SPLITS
+        }
         self.stats = Stats()
         self.rejects: list[Reject] = []
         self.documents_in_dataset: set[str] = set()

@@ -65,6 +65,8 @@ def run_pipeline(config: Config) -> dict[str, Any]:
         config.output.test_fraction,
         groups=near_copy_groups(documents, config.output.split_near_duplicate_jaccard),
         near_duplicate_jaccard=config.filters.near_duplicate_jaccard,
+        shard_max_mb=config.output.shard_max_mb,
+        row_group_mb=config.output.row_group_mb,
     )
     for source in sources:
         writer.add(store.read(source))

@@ -142,3 +142,22 @@ def test_quality_report_in_stats_and_plots(tmp_path, windows):
             assert plot.format == "PNG" and plot.width == 720
     ds = load_fresh(tmp_path / "ds", split="train")
     assert all(len(g) == len(t) for g, t in zip(ds["grounding"], ds["texts"]))
+
+
+def test_shards_and_row_groups_are_bounded_in_bytes(tmp_path, windows):
+    """Hub conventions: ~500 MB shards and row groups the viewer can read; here scaled down to the sample."""
+    from pipeline.dataset import dataset_row, row_bytes
+
+    sources, annotated = windows
+    sizes = [row_bytes(dataset_row(w, RunInfo(0, 1, 1, 0))) for w in annotated if w.error is None]
+    limit_mb = 2.2 * max(sizes) / 1e6
+    writer = DatasetWriter(tmp_path / "ds", RunInfo(0, 1, 1, 0), 100, 100, 0, shard_max_mb=limit_mb, row_group_mb=limit_mb / 2)
+    writer.add(annotated)
+    writer.close(sources, "", lambda stats: "", {})
+    shards = sorted((tmp_path / "ds" / "data").glob("train-*.parquet"))
+    assert len(shards) > 1 and sum(pq.ParquetFile(s).metadata.num_rows for s in shards) == len(sizes)
+    for shard in shards:
+        groups = pq.ParquetFile(shard).metadata
+        assert groups.num_rows == 1 or shard.stat().st_size < limit_mb * 1e6
+        assert all(groups.row_group(i).num_rows == 1 or groups.row_group(i).total_byte_size < limit_mb / 2 * 1e6
+                   for i in range(groups.num_row_groups))

@@ -1,0 +1,200 @@
+"""Publish an output folder to the Hugging Face Hub as a dataset repo, resumably.
+
+`push_dataset` creates the repo if needed (private unless told otherwise), lists what the repo already
+holds at the revision, and uploads the rest of the folder in commits of at most `batch_files` files. A file
+already there with the same content (same sha256 for an LFS file, same git blob id for a small one) is
+skipped, so an interrupted push is finished by running it again, and a committed file is never sent twice.
+README.md, the card that declares the splits, goes in the last commit: a half-pushed repo never advertises
+shards it lacks. Files under the folders a run writes (data/, rejects/, dropped/, report/) that the repo has
+and the folder does not, such as the shards of an earlier run, are deleted just before the card lands, so
+the published dataset is the folder's.
+
+The token comes from the caller, HF_TOKEN or `hf auth login`; it goes to huggingface_hub and nowhere else:
+not printed, not logged, not in an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
+from huggingface_hub.errors import HfHubHTTPError, HFValidationError, RepositoryNotFoundError, RevisionNotFoundError
+from huggingface_hub.hf_api import RepoFile
+from huggingface_hub.utils import validate_repo_id
+
+CARD = "README.md"
+RUN_FOLDERS = ("data", "rejects", "dropped", "report")  # what a run writes; stale files here are deleted
+LOGIN_HINT = "set HF_TOKEN to a token with write access, or run `hf auth login`"
+
+
+class PushError(Exception):
+    """A push that cannot start or go on; the message says what to do, in one line."""
+
+
+class PushInterrupted(PushError):
+    """A push that stopped partway: running it again resumes it."""
+
+
+@dataclass
+class PushResult:
+    url: str
+    commit: str  # the revision's head once pushed
+    uploaded: list[str]
+    unchanged: list[str]
+    deleted: list[str]
+
+
+def push_dataset(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    private: bool = True,
+    token: str | None = None,
+    revision: str = "main",
+    batch_files: int = 50,
+    endpoint: str | None = None,
+    log: Callable[[str], None] = print,
+) -> PushResult:
+    """Push `folder` (a run's output) to the dataset repo `repo_id` at branch `revision`.
+
+    `private` applies when the repo is created; an existing repo keeps its visibility. `endpoint` defaults
+    to HF_ENDPOINT (the Hub). `log` gets one line for the plan and one per commit.
+    """
+    folder = Path(folder)
+    local = folder_files(folder)
+    check_repo_id(repo_id)
+    if not 1 <= batch_files < 100:
+        raise PushError(f"batch_files must be from 1 to 99, not {batch_files}: the Hub takes fewer than 100 a commit")
+    token = token or get_token()
+    if not token:
+        raise PushError(f"no Hugging Face token: {LOGIN_HINT}")
+    api = HfApi(endpoint=endpoint, token=token)
+    done, commits = 0, []
+    try:
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        if revision != "main":
+            api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
+        info = api.repo_info(repo_id, repo_type="dataset", revision=revision)
+        if info.private != private:
+            log(f"note: {repo_id} already exists and is {'private' if info.private else 'public'}; it stays so")
+        head = info.sha
+        tree = api.list_repo_tree(repo_id, recursive=True, revision=head, repo_type="dataset")
+        upload, delete, commits = plan_commits(local, {f.path: f for f in tree if isinstance(f, RepoFile)}, batch_files)
+        log(
+            f"{repo_id}@{revision}: {len(local) - len(upload)} of {len(local)} files already there; "
+            f"{len(upload)} to upload, {len(delete)} to delete, in {len(commits)} commit(s)"
+        )
+        for operations in commits:
+            head = api.create_commit(
+                repo_id,
+                operations,
+                commit_message=f"Upload {folder.name} ({done + 1}/{len(commits)})",
+                repo_type="dataset",
+                revision=revision,
+                parent_commit=head,  # fails, rather than mixes, if someone else commits meanwhile
+            ).oid
+            done += 1
+            log(f"commit {done}/{len(commits)}: {describe(operations)} -> {head[:10]}")
+    except (httpx2.HTTPError, RuntimeError) as exc:
+        progress = f"after {done} of {len(commits)} commits" if done else "before any commit"
+        error = hub_failure(exc, repo_id, revision, progress)
+        if error is None:
+            raise
+        raise error from exc
+    url = f"{api.endpoint}/datasets/{repo_id}" + (f"/tree/{revision}" if revision != "main" else "")
+    return PushResult(url, head, list(upload), [name for name in local if name not in upload], delete)
+
+
+def plan_commits(
+    local: dict[str, Path], remote: dict[str, RepoFile], batch_files: int
+) -> tuple[dict[str, Path], list[str], list[list[CommitOperationAdd | CommitOperationDelete]]]:
+    """The files to upload (those the repo lacks or holds with other content), the stale files to delete,
+    and the commits that do it: uploads first, then deletions, the card last."""
+    upload = {name: path for name, path in local.items() if not is_same(path, remote.get(name))}
+    delete = sorted(path for path in remote if path.split("/")[0] in RUN_FOLDERS and path not in local)
+    operations = [CommitOperationAdd(name, path) for name, path in upload.items() if name != CARD]
+    operations += [CommitOperationDelete(path) for path in delete]
+    operations += [CommitOperationAdd(CARD, upload[CARD])] if CARD in upload else []
+    return upload, delete, [operations[i : i + batch_files] for i in range(0, len(operations), batch_files)]
+
+
+def folder_files(folder: Path) -> dict[str, Path]:
+    """The files to publish, by path in the repo, sorted; hidden files are left out."""
+    if not folder.is_dir():
+        raise PushError(f"no folder {folder}: give the output folder of a run (`make dataset` writes out/dataset)")
+    if not any((folder / "data").glob("*.parquet")):
+        raise PushError(f"{folder} has no data/*.parquet shards: give a run's output folder, or run `make dataset`")
+    if not (folder / CARD).is_file():
+        raise PushError(f"{folder} has no README.md (the dataset card): rerun `make dataset` to write it whole")
+    return {
+        path.relative_to(folder).as_posix(): path
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    }
+
+
+def check_repo_id(repo_id: str) -> None:
+    try:
+        validate_repo_id(repo_id)
+        valid = repo_id.count("/") == 1
+    except HFValidationError:
+        valid = False
+    if not valid:
+        raise PushError(
+            f"bad repo id {repo_id!r}: use <user or org>/<name>, e.g. alice/docqa "
+            "(letters, digits, '-', '_' and '.', at most 96 characters)"
+        )
+
+
+def is_same(local: Path, remote: RepoFile | None) -> bool:
+    """Whether the repo's file has `local`'s content: same sha256 for an LFS file, same git blob id otherwise."""
+    size = local.stat().st_size
+    if remote is None or remote.size != size:
+        return False
+    if remote.lfs is not None:  # files stored with Xet are listed with their LFS sha256 too
+        return remote.lfs.sha256 == digest(local, hashlib.sha256())
+    return remote.blob_id == digest(local, hashlib.sha1(b"blob %d\0" % size))
+
+
+def digest(path: Path, hasher) -> str:
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def describe(operations: list[CommitOperationAdd | CommitOperationDelete]) -> str:
+    added = [op for op in operations if isinstance(op, CommitOperationAdd)]
+    size = sum(op.upload_info.size for op in added)
+    deleted = len(operations) - len(added)
+    text = f"{len(added)} file(s), " + (f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.0f} kB")
+    return text + (f", {deleted} deleted" if deleted else "")
+
+
+def hub_failure(exc: Exception, repo_id: str, revision: str, progress: str) -> PushError | None:
+    """What a failed Hub call means for the user, or None when it is not a Hub or network failure."""
+    while isinstance(exc, RuntimeError) and exc.__cause__ is not None:  # huggingface_hub wraps upload errors
+        exc = exc.__cause__
+    if not isinstance(exc, httpx2.HTTPError):
+        return None
+    status = exc.response.status_code if isinstance(exc, HfHubHTTPError) and exc.response is not None else None
+    if isinstance(exc, RepositoryNotFoundError):
+        return PushError(f"{repo_id} cannot be found with this token (HTTP {status}): check the id, and {LOGIN_HINT}")
+    if isinstance(exc, RevisionNotFoundError):
+        return PushError(f"no revision {revision!r} in {repo_id}: give a branch name (it is created if missing)")
+    if status == 401:
+        return PushError(f"the Hub refused the token (HTTP 401): {LOGIN_HINT}")
+    if status == 403:
+        return PushError(f"the token may not write to {repo_id} (HTTP 403): {LOGIN_HINT} for its namespace")
+    resume = "run the same command again to resume; files already committed are not sent again"
+    if status in (409, 412):
+        return PushInterrupted(f"{repo_id}@{revision} changed during the push {progress} (another commit): {resume}")
+    if status is not None and status < 500 and status not in (408, 429):  # not worth retrying as it is
+        said = (exc.server_message or "").strip().splitlines()
+        return PushError(f"the Hub refused the push {progress} (HTTP {status}{': ' + said[0] if said else ''})")
+    reason = f"HTTP {status}" if status else type(exc).__name__
+    return PushInterrupted(f"push to {repo_id} interrupted {progress} ({reason}): {resume}")
