@@ -33,6 +33,7 @@ def dataset_card(config: Config, templates: list[PromptTemplate], model: str, st
     dotted = "; also any text matching `\\w+\\.\\w+` (the Docmatix rule)" if config.filters.drop_dotted_words else ""
     ocr = f"Tesseract, languages {'+'.join(config.text.ocr_languages)}" if config.text.ocr else "OCR was off"
     prompts = "\n".join(f"  - `{t.prompt_id}` ({t.form} form), sha256 `{t.sha256}`" for t in templates)
+    sources = ", ".join(f"`{p}`" for p in config.input.paths) or "the built-in sample corpus of generated PDFs"
     f = config.filters
     script = f" (below {f.min_script_share:.0%} of its letters)" if f.min_script_share else ""
     grounding = f" (support below {f.min_support})" if f.min_support else " (off: scores kept, nothing dropped)"
@@ -51,6 +52,7 @@ QA pairs about them.
 
 ## How it was made
 
+- **Source:** {stats.get("inputs", 0)} input(s): {sources}.
 - **Model:** `{model}`, sampling temperature {config.sampling.temperature}, top_p {config.sampling.top_p},
   max_tokens {config.sampling.max_tokens}, seed {config.sampling.seed}; answers constrained to JSON.
 - **Prompts:** one per document, drawn from its hash (seed {config.prompt.seed}); each row names its own:

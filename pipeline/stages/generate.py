@@ -41,6 +41,8 @@ class GenerateQA(Stage):
             max_model_len=self.model.max_model_len,
             dtype=self.model.dtype,
             seed=self.sampling.seed,
+            revision=self.model.revision,
+            tokenizer_revision=self.model.revision,
             **engine_kwargs,
         )
         self.params = SamplingParams(

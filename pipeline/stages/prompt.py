@@ -33,8 +33,10 @@ class BuildPrompts(Stage):
         max_model_len: int,
         max_tokens: int,
         max_pairs: int,
+        revision: str | None = None,
     ):
         self.templates = templates
+        self.revision = revision
         self.seed = seed
         self.tokenizer_path = tokenizer_path
         self.max_model_len = max_model_len
@@ -44,7 +46,7 @@ class BuildPrompts(Stage):
     def setup(self) -> None:
         import transformers
 
-        self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.tokenizer_path)
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.tokenizer_path, revision=self.revision)
         for template in self.templates:
             if template.form == "chat" and not self.tokenizer.chat_template:
                 raise ValueError(
