@@ -100,6 +100,24 @@ class ModelConfig(Section):
         description="Revision (commit, tag or branch) of a Hub model, for the weights and the tokenizer; "
         "recorded in every row and in the card. Null: the default branch.",
     )
+    endpoint: str | None = Field(
+        None,
+        description="Base URL of an OpenAI-compatible server to generate with instead of an in-process engine, "
+        "e.g. `http://127.0.0.1:8000/v1` for a running `vllm serve`. The tokenizer of `name` is still used "
+        "locally to fit prompts to `max_model_len`, so serve the same model.",
+    )
+    endpoint_model: str | None = Field(
+        None, description="Model name to request from the endpoint. Null: the first model it lists at /models."
+    )
+    endpoint_concurrency: int = Field(8, gt=0, description="Requests in flight at once per generate worker.")
+    endpoint_retries: int = Field(
+        5, ge=0, description="Retries of a request after a transport error, a timeout, HTTP 429 or 5xx."
+    )
+    endpoint_backoff_s: float = Field(2.0, gt=0, description="First retry delay; doubled each retry (at most 60 s).")
+    endpoint_timeout_s: float = Field(600, gt=0, description="Seconds to wait for one completion.")
+    endpoint_api_key_env: str = Field(
+        "OPENAI_API_KEY", description="Environment variable holding the endpoint's API key, sent as a bearer token."
+    )
     cache_dir: str = Field(".cache/models", description="Where prepared models (the embedded one) are cached.")
     max_model_len: int = Field(
         2048, gt=0, description="Context length given to the engine; prompts are cut to fit with `max_tokens`."

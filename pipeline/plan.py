@@ -11,6 +11,7 @@ from pipeline.cache import PageCache, settings_key
 from pipeline.config import Config
 from pipeline.prompts import PromptTemplate, response_schema
 from pipeline.stages.base import Stage
+from pipeline.stages.endpoint import EndpointGenerateQA
 from pipeline.stages.generate import GenerateQA
 from pipeline.stages.load import LoadDocuments
 from pipeline.stages.parse import ParseQA
@@ -35,6 +36,24 @@ class StagePlan:
 
 def page_cache(config: Config) -> PageCache | None:
     return PageCache(config.output.cache_dir, settings_key(config)) if config.output.cache_dir else None
+
+
+def generate_step(config: Config, model_path: str, model_label: str) -> Step:
+    """The LLM step: an engine in each of `model.replicas` actors, or requests to `model.endpoint`."""
+    model, sampling = config.model, config.sampling
+    schema = response_schema(sampling.max_pairs)
+    if model.endpoint:
+        stage: Stage = EndpointGenerateQA(model_label, model, sampling, schema)
+        return Step(stage, batch_size=model.batch_size, num_cpus=0.25, stateful=True, replicas=model.replicas)
+    stage = GenerateQA(model_path, model_label, model, sampling, schema)
+    return Step(
+        stage,
+        batch_size=model.batch_size,
+        num_cpus=model.num_cpus,
+        stateful=True,
+        replicas=model.replicas,
+        num_gpus=model.num_gpus,
+    )
 
 
 def build_plan(config: Config, templates: list[PromptTemplate], model_path: str, model_label: str) -> StagePlan:
@@ -63,14 +82,7 @@ def build_plan(config: Config, templates: list[PromptTemplate], model_path: str,
                 stateful=True,
                 memory_gb=1.2,  # a large-vocabulary tokenizer (Gemma 3: 262k tokens) takes about 0.9 GB
             ),
-            Step(
-                GenerateQA(model_path, model_label, config.model, sampling, response_schema(sampling.max_pairs)),
-                batch_size=config.model.batch_size,
-                num_cpus=config.model.num_cpus,
-                stateful=True,
-                replicas=config.model.replicas,
-                num_gpus=config.model.num_gpus,
-            ),
+            generate_step(config, model_path, model_label),
             Step(ParseQA(config.filters, templates), batch_size=config.model.batch_size, num_cpus=0.1),
         ]
     )
