@@ -8,6 +8,7 @@ ENGINE ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 CONFIG ?= configs/default.yaml
 INPUT ?=
 OUTPUT ?= out/dataset
+# RAY_ADDRESS=http://<head>:8265 (a Ray cluster's dashboard) makes `make dataset` run as a Ray job there.
 # Extra config overrides, space-separated: SET="sampling.max_tokens=512 render.dpi=100"
 SET ?=
 # Regenerate with other prompts: a prompt id or set, e.g. PROMPT=docmatix-summary-completion-v1
@@ -37,7 +38,8 @@ endif
 	touch $@
 
 dataset: $(STAMP)
-	$(BIN)/python -m pipeline dataset --config '$(CONFIG)' --output '$(OUTPUT)' \
+	$(BIN)/python -m pipeline $(if $(RAY_ADDRESS),submit --address '$(RAY_ADDRESS)',dataset) \
+		--config '$(CONFIG)' --output '$(OUTPUT)' \
 		$(if $(INPUT),--input '$(INPUT)') $(if $(PROMPT),--set 'prompt.templates=[$(PROMPT)]') \
 		$(foreach s,$(SET),--set '$(s)')
 

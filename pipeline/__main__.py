@@ -16,10 +16,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pipeline", description="PDFs in, a document-QA dataset out.")
     commands = parser.add_subparsers(dest="command", required=True)
     dataset = commands.add_parser("dataset", help="build a dataset")
-    dataset.add_argument("--config", default="configs/default.yaml", help="YAML config (see configs/)")
-    dataset.add_argument("--input", action="append", default=[], help="PDF file, folder or glob (repeatable)")
-    dataset.add_argument("--output", help="output folder (overrides output.dir)")
-    dataset.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    submit = commands.add_parser("submit", help="build a dataset as a Ray job on the cluster at --address")
+    submit.add_argument("--address", required=True, help="the cluster's dashboard, e.g. http://head:8265")
+    for command in (dataset, submit):
+        command.add_argument("--config", default="configs/default.yaml", help="YAML config (see configs/)")
+        command.add_argument("--input", action="append", default=[], help="PDF file, folder or glob (repeatable)")
+        command.add_argument("--output", help="output folder (overrides output.dir)")
+        command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     samples = commands.add_parser("sample-corpus", help="write the built-in sample PDFs to a folder")
     samples.add_argument("dir", type=Path)
     push = commands.add_parser(
@@ -58,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.output:
         overrides.append(f"output.dir={json.dumps(args.output)}")
     config = load_config(args.config, overrides)
+    if args.command == "submit":
+        from pipeline.submit import _absolute, job_arguments, submit
+
+        return submit(args.address, job_arguments(args.config, config, overrides), _absolute(config.output.dir))
     from pipeline.run import run_pipeline
 
     try:

@@ -224,7 +224,11 @@ class RunConfig(Section):
     runner: Literal["ray", "local"] = Field(
         "ray", description="`ray`: the streaming Ray Data DAG. `local`: the same stages in a plain loop (debugging)."
     )
-    ray_address: str | None = Field(None, description="Ray cluster address; empty starts a local Ray instance.")
+    ray_address: str | None = Field(
+        None,
+        description="Ray cluster address (e.g. `auto`, `head:6379`); empty joins the cluster of the Ray job this runs in "
+        "(RAY_ADDRESS), else starts a fresh local Ray instance.",
+    )
     num_cpus: int | None = Field(None, description="CPUs a local Ray instance may use (default: all).")
     load_workers: int = Field(
         2, gt=0, description="PDF loading workers (render, text, OCR), each with its own isolated document process."

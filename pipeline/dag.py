@@ -8,6 +8,7 @@ assembled in input order from committed work units, see `pipeline.units`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -31,7 +32,10 @@ class _StageAdapter:
 
 def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[list[AnnotatedWindow]]:
     if not ray.is_initialized():
-        ray.init(address=run.ray_address, num_cpus=None if run.ray_address else run.num_cpus)
+        # Join the configured cluster, or the one a Ray job runs in (RAY_ADDRESS); otherwise start a
+        # fresh local instance rather than attach to whatever /tmp/ray says was last started here.
+        address = run.ray_address or os.environ.get("RAY_ADDRESS")
+        ray.init(address=address or "local", num_cpus=None if address else run.num_cpus)
     # One document per block, so that loading spreads over workers from the start.
     ds = ray.data.from_items([to_row(SourceDocument(s)) for s in sources], override_num_blocks=len(sources))
     for step in plan.steps:
