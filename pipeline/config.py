@@ -41,7 +41,11 @@ class RenderConfig(Section):
     max_side_px: int = Field(
         2940, gt=0, description="Longest side of a page image in pixels; larger pages are scaled down (Docmatix: 2940)."
     )
-    image_format: Literal["png", "jpeg"] = Field("png", description="Encoding of page images (Docmatix: PNG).")
+    image_format: Literal["png", "jpeg", "webp"] = Field(
+        "png",
+        description="Encoding of page images: `png` (lossless, as Docmatix), `jpeg` (lossy, fastest) or `webp` "
+        "(lossless, about a third of PNG's bytes at about three times its encoding time; see BENCHMARKS.md).",
+    )
     jpeg_quality: int = Field(90, ge=1, le=100, description="JPEG quality when `image_format` is jpeg.")
     max_pages_per_example: int = Field(
         4, gt=0, description="At most this many pages (images) in one example (Docmatix: 4)."
@@ -230,6 +234,12 @@ class RunConfig(Section):
         "(RAY_ADDRESS), else starts a fresh local Ray instance.",
     )
     num_cpus: int | None = Field(None, description="CPUs a local Ray instance may use (default: all).")
+    object_store_mb: int | None = Field(
+        None,
+        gt=0,
+        description="Most object-store memory (MiB) the DAG's blocks in flight may hold, page images included; "
+        "upstream stages pause when it is reached (default: Ray Data's share of the object store).",
+    )
     load_workers: int = Field(
         2, gt=0, description="PDF loading workers (render, text, OCR), each with its own isolated document process."
     )

@@ -36,6 +36,9 @@ def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[lis
         # fresh local instance rather than attach to whatever /tmp/ray says was last started here.
         address = run.ray_address or os.environ.get("RAY_ADDRESS")
         ray.init(address=address or "local", num_cpus=None if address else run.num_cpus)
+    if run.object_store_mb:
+        limits = ray.data.ExecutionResources.for_limits(object_store_memory=run.object_store_mb * 2**20)
+        ray.data.DataContext.get_current().execution_options.resource_limits = limits
     # One document per block, so that loading spreads over workers from the start.
     ds = ray.data.from_items([to_row(SourceDocument(s)) for s in sources], override_num_blocks=len(sources))
     for step in plan.steps:

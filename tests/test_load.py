@@ -50,10 +50,11 @@ def test_pages_become_images_and_texts_in_windows_of_four(sample_corpus):
     assert set(windows[0].text_sources) == {"layer"} and windows[0].ocr_engine == ""
 
 
-def test_long_side_cap_and_jpeg(sample_corpus):
-    (window,) = load([by_name(sample_corpus, "invoice.pdf")], render={"max_side_px": 500, "image_format": "jpeg"})
+@pytest.mark.parametrize("image_format", ["jpeg", "webp"])
+def test_long_side_cap_and_other_image_formats(sample_corpus, image_format):
+    (window,) = load([by_name(sample_corpus, "invoice.pdf")], render={"max_side_px": 500, "image_format": image_format})
     image = Image.open(io.BytesIO(window.images[0]))
-    assert image.format == "JPEG"
+    assert image.format == image_format.upper()
     assert max(image.size) == 500
 
 

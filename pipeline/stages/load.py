@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import math
 from dataclasses import dataclass
 
 import pymupdf
+from PIL import Image
 
 from pipeline.cache import PageCache
 from pipeline.config import InputConfig, LimitsConfig, RenderConfig, TextConfig
@@ -61,11 +63,22 @@ def render_zoom(page: pymupdf.Page, dpi: int, max_side_px: int, max_megapixels: 
     return min(dpi / 72, max_side_px / max(width, height), math.sqrt(max_megapixels * 1e6 / (width * height)))
 
 
-def render_page(page: pymupdf.Page, zoom: float, render: RenderConfig) -> bytes:
-    pixmap = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
+def encode_image(pixmap: pymupdf.Pixmap, render: RenderConfig) -> bytes:
+    """PNG through MuPDF (the fastest lossless encoder measured, see BENCHMARKS.md); JPEG and WebP through
+    Pillow, whose JPEG encoder is ten times MuPDF's speed at the same quality."""
+    if render.image_format == "png":
+        return pixmap.tobytes("png")
+    image = Image.frombytes("RGB", (pixmap.width, pixmap.height), pixmap.samples)
+    buffer = io.BytesIO()
     if render.image_format == "jpeg":
-        return pixmap.tobytes("jpeg", jpg_quality=render.jpeg_quality)
-    return pixmap.tobytes("png")
+        image.save(buffer, "JPEG", quality=render.jpeg_quality)
+    else:
+        image.save(buffer, "WEBP", lossless=True)
+    return buffer.getvalue()
+
+
+def render_page(page: pymupdf.Page, zoom: float, render: RenderConfig) -> bytes:
+    return encode_image(page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False), render)
 
 
 def _page_words(page: pymupdf.Page, words: tuple, zoom: float) -> PageWords:
