@@ -21,7 +21,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(ENGINE)
 
-.PHONY: install dataset test sample-corpus push clean
+.PHONY: install dataset test sample-corpus push bench clean
 
 install: $(STAMP)
 
@@ -57,6 +57,10 @@ push: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Where the time goes: prints a table of ratios and writes bench/results.json (about 13 minutes on 2 cores).
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf out .cache

@@ -1,0 +1,225 @@
+"""Run the benchmarks, print their figures as Markdown tables and write them to bench/results.json.
+
+    .venv/bin/python -m bench                              # all of them (`make bench`)
+    .venv/bin/python -m bench --only encoding,memory       # some of them
+
+Every figure is a ratio of two things measured side by side in this run on this machine, so that a
+steady load from elsewhere weighs on both sides alike; the cores other processes kept busy meanwhile
+are printed beside each figure, since a load that comes and goes still skews a ratio. Nothing here is
+asserted: a missed target is printed as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.common import DEFAULT_CONFIG, PROJECT_ROOT, machine, other_load, shared_corpus, window_documents
+from bench.encoding import measure_encoding, pages_of
+from bench.engine import measure_regeneration, measure_throughput, prepare
+from bench.loading import measure_memory, measure_scaling
+from pipeline.config import RenderConfig, load_config
+from pipeline.samples import write_sample_corpus
+
+BENCHMARKS = ("encoding", "scaling", "memory", "llm", "regeneration")
+WINDOWS = 32  # windows the engine benchmarks generate for (one default batch): ~50 s a pass on 2 cores
+MEMORY_COPIES = 4
+
+
+def run(selected: set[str], work: Path) -> tuple[str, dict, dict]:
+    """The figures of the selected benchmarks, and the conditions each ran in (wall time, other load)."""
+    results: dict = {}
+    conditions: dict = {}
+    label, pdfs = window_documents(work, WINDOWS, RenderConfig().max_pages_per_example)
+    if "encoding" in selected:
+        with other_load() as conditions["encoding"]:
+            step("encoding: the sample corpus, every page")
+            results["encoding"] = {"sample": measure_encoding(pages_of(write_sample_corpus(work / "sample"), True))}
+            if shared_corpus():
+                step("encoding: shared/corpus/normal, first and middle page of each PDF")
+                results["encoding"]["shared"] = measure_encoding(pages_of(shared_corpus(), False))
+            else:
+                step("encoding: ../shared/corpus/normal not found, skipped")
+    if "scaling" in selected:
+        with other_load() as conditions["scaling"]:
+            step(f"scaling: {label}, twice over, in 1 and 2 load processes")
+            results["scaling"] = measure_scaling(pdfs * 2)
+    if "memory" in selected:
+        with other_load() as conditions["memory"]:
+            step(f"memory: {label}, 1x and {MEMORY_COPIES}x")
+            results["memory"] = measure_memory(pdfs, MEMORY_COPIES)
+    if selected & {"llm", "regeneration"}:
+        with other_load() as conditions["engine_start"]:
+            step(f"engine: {label}, loading, prompting, starting the engine")
+            config = load_config(DEFAULT_CONFIG, ["output.cache_dir=null"])
+            generate, windows = prepare(config, pdfs)
+        if "llm" in selected:
+            with other_load() as conditions["llm"]:
+                step(f"llm: {len(windows)} windows, bare engine and generate stage, alternated")
+                results["llm"] = measure_throughput(config, generate, windows)
+        if "regeneration" in selected:
+            with other_load() as conditions["regeneration"]:
+                step("regeneration: two local runs, the second with another prompt")
+                results["regeneration"] = measure_regeneration(config, generate, pdfs)
+    return label, results, conditions
+
+
+def step(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+def verdict(value: float | None, target: str) -> str:
+    if value is None or target == "":
+        return ""
+    bound = float(target.split()[-1])
+    met = value >= bound if target.startswith(">=") else value <= bound
+    return "yes" if met else "NO"
+
+
+def summary_rows(results: dict, conditions: dict) -> list[list[str]]:
+    """One row per figure: what, ratio, target, met, the measurements behind it, the load from elsewhere."""
+    rows = []
+
+    def add(what: str, value: float | None, target: str, detail: str) -> None:
+        benchmark = what.split(":", 1)[0]
+        other = f"{conditions[benchmark]['other_load_cores']:.2f}" if benchmark in conditions else ""
+        rows.append([what, "" if value is None else f"{value:.3f}", target, verdict(value, target), detail, other])
+
+    for corpus, measured in results.get("encoding", {}).items():
+        add(
+            f"encoding: render+encode (PNG) / bare render, pages/s per core, {corpus} corpus",
+            measured["ratio"],
+            "",
+            f"{measured['render_encode_pages_per_s']} vs {measured['bare_render_pages_per_s']} pages/s, "
+            f"{measured['pages']} pages",
+        )
+    if "llm" in results:
+        llm = results["llm"]
+        add(
+            f"llm: generate stage ({llm['batch_size']} a batch) / bare vLLM, output tokens/s",
+            llm["ratio"],
+            ">= 0.95",
+            f"{llm['stage']['output_tokens_per_s']} vs {llm['bare']['output_tokens_per_s']} tokens/s, "
+            f"{llm['windows']} windows x {llm['bare']['passes']} passes each",
+        )
+        add(
+            f"llm: generate stage ({llm['batch_size'] // 2} a batch) / bare vLLM, output tokens/s",
+            llm["ratio_half_batch"],
+            "",
+            f"{llm['stage_half_batch']['output_tokens_per_s']} tokens/s, 1 pass",
+        )
+    if "memory" in results:
+        memory = results["memory"]
+        many = next(k for k in memory if k.endswith("x") and k != "1x")
+        add(
+            f"memory: peak RSS of the load stage, {many} / 1x corpus",
+            memory["ratio"],
+            "<= 1.2",
+            f"{memory[many]['peak_tree_rss_mb']} vs {memory['1x']['peak_tree_rss_mb']} MiB, "
+            f"{memory[many]['pages']} vs {memory['1x']['pages']} pages",
+        )
+    if "regeneration" in results:
+        regeneration = results["regeneration"]
+        first, again = regeneration["first"], regeneration["regenerated"]
+        add(
+            "regeneration: CPU outside the LLM, 2nd run / 1st run",
+            regeneration["ratio"],
+            "<= 0.05",
+            f"{again['cpu_outside_llm_s']} vs {first['cpu_outside_llm_s']} s "
+            f"(load {again['load_cpu_s']} vs {first['load_cpu_s']}, prompt {again['prompt_cpu_s']} vs "
+            f"{first['prompt_cpu_s']}, parse {again['parse_cpu_s']} vs {first['parse_cpu_s']}, "
+            f"rest {again['rest_cpu_s']} vs {first['rest_cpu_s']})",
+        )
+        add(
+            "regeneration: the same, less the stages' per-run set-up (tokenizer load)",
+            regeneration["ratio_without_setup"],
+            "<= 0.05",
+            f"{again['cpu_outside_llm_s'] - again['setup_cpu_s']:.2f} vs "
+            f"{first['cpu_outside_llm_s'] - first['setup_cpu_s']:.2f} s; set-up {again['setup_cpu_s']} vs "
+            f"{first['setup_cpu_s']} s",
+        )
+        add(
+            "regeneration: load stage CPU, 2nd run / 1st run",
+            regeneration["load_ratio"],
+            "<= 0.05",
+            f"{again['pages_from_cache']} pages from the cache, {again['pages_rendered']} rendered",
+        )
+    if "scaling" in results:
+        scaling = results["scaling"]
+        add(
+            "scaling: load stage pages/s, 2 / 1 processes",
+            scaling["ratio"],
+            "",
+            f"{scaling['2_process']['pages_per_s']} vs {scaling['1_process']['pages_per_s']} pages/s, "
+            f"{scaling['1_process']['cpu_ms_per_page']} CPU ms a page in 1 process",
+        )
+    return rows
+
+
+def format_rows(results: dict) -> dict[str, list[list[str]]]:
+    tables = {}
+    for corpus, measured in results.get("encoding", {}).items():
+        tables[corpus] = [
+            [
+                name,
+                f"{f['ms_per_page']}",
+                f"{f['kb_per_page']}",
+                f"{f['time_vs_default']:.2f}",
+                f"{f['size_vs_default']:.2f}",
+                "lossless" if f["lossless"] else f"{f['psnr_db_median']} / {f['psnr_db_min']}",
+            ]
+            for name, f in measured["formats"].items()
+        ]
+    return tables
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
+    lines = [header, ["-" * w for w in widths]] + rows
+    return "\n".join("| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths)) + " |" for line in lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(BENCHMARKS)}")
+    parser.add_argument(
+        "--output", default=str(PROJECT_ROOT / "bench" / "results.json"), help="where to write the figures"
+    )
+    args = parser.parse_args()
+    selected = set(args.only.split(",")) if args.only else set(BENCHMARKS)
+    if selected - set(BENCHMARKS):
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(selected - set(BENCHMARKS)))}")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # before vLLM is imported: keeps the tables readable
+    with other_load() as whole, tempfile.TemporaryDirectory(prefix="bench-") as work:
+        label, results, conditions = run(selected, Path(work))
+    report = {
+        "command": " ".join(["python -m bench"] + sys.argv[1:]),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "engine_corpus": label,
+        "wall_s": whole["wall_s"],
+        "other_load_cores": whole["other_load_cores"],
+        "conditions": conditions,  # per benchmark: wall time, cores kept busy by other processes meanwhile
+        "results": results,
+    }
+    Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
+    print()
+    header = ["figure", "ratio", "target", "met", "measured side by side", "other load (cores)"]
+    print(markdown(header, summary_rows(results, conditions)))
+    for corpus, rows in format_rows(results).items():
+        print(f"\nPage image formats, {corpus} corpus (time and size relative to the default PNG):\n")
+        print(markdown(["format", "ms/page", "KB/page", "time x", "size x", "PSNR dB median / min"], rows))
+    print(
+        f"\n{report['machine']['cpu_model']}, {report['machine']['cores']} cores, {report['machine']['memory_gib']} "
+        f"GiB; {report['wall_s']} s, other processes kept {report['other_load_cores']} cores busy on average; "
+        f"figures in {args.output}"
+    )
+
+
+if __name__ == "__main__":
+    main()
