@@ -65,7 +65,7 @@ def render_zoom(page: pymupdf.Page, dpi: int, max_side_px: int, max_megapixels: 
 
 def encode_image(pixmap: pymupdf.Pixmap, render: RenderConfig) -> bytes:
     """PNG through MuPDF (the fastest lossless encoder measured, see BENCHMARKS.md); JPEG and WebP through
-    Pillow, whose JPEG encoder is ten times MuPDF's speed at the same quality."""
+    Pillow, whose JPEG encoder measured 7.6 times faster than MuPDF's."""
     if render.image_format == "png":
         return pixmap.tobytes("png")
     image = Image.frombytes("RGB", (pixmap.width, pixmap.height), pixmap.samples)
