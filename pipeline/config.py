@@ -192,7 +192,16 @@ class FilterConfig(Section):
 
 
 class OutputConfig(Section):
-    dir: str = Field("out/dataset", description="Dataset folder: data/, rejects/, README.md, stats.json, config.yaml.")
+    dir: str = Field(
+        "out/dataset",
+        description="Dataset folder (data/, rejects/, README.md, stats.json, config.yaml), or an fsspec URL "
+        "(s3://, gs://, hf://...) to upload it to once built.",
+    )
+    staging_dir: str = Field(
+        ".cache/staging",
+        description="When `dir` is a URL: the local folder where the dataset is built, and a killed run's "
+        "work kept for resuming, before the upload.",
+    )
     cache_dir: str | None = Field(
         "out/cache",
         description="Page cache (folder or fsspec URL): rendered pages and texts by document hash and settings, "

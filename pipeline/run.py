@@ -3,12 +3,14 @@ units, then assemble the dataset from them."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import fsspec
 from tqdm import tqdm
 
 from pipeline.card import dataset_card
@@ -33,16 +35,38 @@ def input_paths(config: Config) -> list[str]:
     return discover_sources([str(p) for p in write_sample_corpus(sample_dir)])
 
 
+def is_url(path: str) -> bool:
+    return "://" in path
+
+
+def build_folder(config: Config) -> Path:
+    """Where the dataset is built: `output.dir` itself, or a staging folder named after its URL."""
+    if not is_url(config.output.dir):
+        return Path(config.output.dir)
+    return Path(config.output.staging_dir) / hashlib.sha256(config.output.dir.encode()).hexdigest()[:16]
+
+
+def upload(folder: Path, url: str) -> None:
+    """Copy a built dataset to an fsspec URL, the card last, so a reader never finds a card without data."""
+    fs, root = fsspec.core.url_to_fs(url)
+    files = sorted((p for p in folder.rglob("*") if p.is_file()), key=lambda p: (p.name == "README.md", str(p)))
+    for path in tqdm(files, desc=f"uploading to {url}", unit="file"):
+        target = f"{root.rstrip('/')}/{path.relative_to(folder).as_posix()}"
+        fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+        fs.put_file(str(path), target)
+
+
 def run_pipeline(config: Config) -> dict[str, Any]:
     """Build the dataset described by `config`; returns the run's statistics (also in stats.json).
 
     Inputs already committed by an earlier, interrupted run with the same settings are not redone.
     """
     started = time.monotonic()
+    out = build_folder(config)
     sources = input_paths(config)
     templates = load_templates(config.prompt.directory, config.prompt.templates)
     key = run_key(config, templates)
-    store = UnitStore(work_root(config.output.dir) / key)
+    store = UnitStore(work_root(out) / key)
     pending = [s for s in sources if not store.is_done(s)]
     label = model_label(config.model)
     print(f"{len(sources)} input(s) -> {config.output.dir} with {label}", flush=True)
@@ -58,7 +82,7 @@ def run_pipeline(config: Config) -> dict[str, Any]:
     sampling = config.sampling
     documents = (item for source in sources for item in store.document_texts(source).items())
     writer = DatasetWriter(
-        config.output.dir,
+        out,
         RunInfo(sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.seed),
         config.output.shard_max_rows,
         config.output.row_group_rows,
@@ -76,7 +100,10 @@ def run_pipeline(config: Config) -> dict[str, Any]:
         lambda stats: dataset_card(config, templates, label, stats),
         {"wall_seconds": round(time.monotonic() - started, 1), "model": label},
     )
-    shutil.rmtree(work_root(config.output.dir), ignore_errors=True)
+    shutil.rmtree(work_root(out), ignore_errors=True)
+    if is_url(config.output.dir):
+        upload(out, config.output.dir)
+        shutil.rmtree(out)
     return stats
 
 

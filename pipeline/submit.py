@@ -29,6 +29,7 @@ def job_arguments(config_path: str, config: Config, overrides: list[str]) -> lis
     """The `pipeline dataset` arguments for the job: the same settings, with shared paths made absolute."""
     shared = {
         "output.dir": config.output.dir,
+        "output.staging_dir": config.output.staging_dir,
         "model.cache_dir": config.model.cache_dir,
         "input.sample_dir": config.input.sample_dir,
     }

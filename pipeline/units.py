@@ -27,7 +27,7 @@ from pipeline.sources import source_of
 
 def run_key(config: Config, templates: list[PromptTemplate]) -> str:
     """Hash of the settings that shape the rows: not where inputs or outputs live, nor how it is run."""
-    shaping = config.model_dump(mode="json", exclude={"input": {"paths", "sample_dir"}, "output": {"dir"}, "run": True})
+    shaping = config.model_dump(mode="json", exclude={"input": {"paths", "sample_dir"}, "output": {"dir", "staging_dir"}, "run": True})
     shaping["prompt_files"] = sorted(t.sha256 for t in templates)
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 

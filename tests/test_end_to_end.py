@@ -65,7 +65,8 @@ def rows(out):
 def ray_output(inputs, tmp_path_factory, embedded_model):
     folder = tmp_path_factory.mktemp("ray")
     done = subprocess.run(
-        ["make", "dataset", f"INPUT={inputs}", f"OUTPUT={folder / 'dataset'}",
+        # The output named as an fsspec URL: built in a staging folder, then uploaded there.
+        ["make", "dataset", f"INPUT={inputs}", f"OUTPUT=file://{folder / 'dataset'}",
          f"SET={' '.join(GREEDY)} output.cache_dir={folder / 'cache'}"],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
