@@ -47,13 +47,21 @@ def build_folder(config: Config) -> Path:
 
 
 def upload(folder: Path, url: str) -> None:
-    """Copy a built dataset to an fsspec URL, the card last, so a reader never finds a card without data."""
+    """Copy a built dataset to an fsspec URL in place of what was there: the new files first, then the old
+    ones it no longer has (shards of an earlier, larger run) are removed, and the card goes last."""
     fs, root = fsspec.core.url_to_fs(url)
-    files = sorted((p for p in folder.rglob("*") if p.is_file()), key=lambda p: (p.name == "README.md", str(p)))
-    for path in tqdm(files, desc=f"uploading to {url}", unit="file"):
-        target = f"{root.rstrip('/')}/{path.relative_to(folder).as_posix()}"
-        fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-        fs.put_file(str(path), target)
+    root = root.rstrip("/")
+    files = {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
+    before = {path[len(root) + 1 :] for path in fs.find(root)} if fs.exists(root) else set()
+    card = files.pop("README.md", None)
+    for name, path in tqdm(files.items(), desc=f"uploading to {url}", unit="file"):
+        fs.makedirs(f"{root}/{name}".rsplit("/", 1)[0], exist_ok=True)
+        fs.put_file(str(path), f"{root}/{name}")
+    stale = sorted(before - set(files) - {"README.md"})
+    if stale:
+        fs.rm([f"{root}/{name}" for name in stale])
+    if card is not None:
+        fs.put_file(str(card), f"{root}/README.md")
 
 
 def run_pipeline(config: Config) -> dict[str, Any]:
