@@ -164,6 +164,8 @@ class Stats:
     pages_in_dataset: int = 0
     pages_rendered: int = 0
     pages_from_cache: int = 0
+    texts_extracted: int = 0  # pages whose text this run read from the PDF (text layer or OCR)
+    pages_ocr: int = 0
     qa_generated: int = 0
     qa_kept: int = 0
     qa_dropped: Counter = field(default_factory=Counter)
@@ -184,6 +186,8 @@ class Stats:
             self.pages_from_cache += len(window.images)
         else:
             self.pages_rendered += len(window.images)
+            self.texts_extracted += len(window.text_sources)
+            self.pages_ocr += window.text_sources.count("ocr")
         if window.prompt_token_ids:  # reached the engine
             self.prompt_tokens += len(window.prompt_token_ids)
             self.windows_cut_to_fit += window.document_tokens_dropped > 0
@@ -402,6 +406,8 @@ class DatasetWriter:
             "pages": s.pages_in_dataset,
             "pages_rendered": s.pages_rendered,
             "pages_from_cache": s.pages_from_cache,
+            "texts_extracted": s.texts_extracted,
+            "pages_ocr": s.pages_ocr,
             "windows_rejected": s.windows_rejected,
             "rejects_by_stage": dict(s.rejects_by_stage),
             "examples_per_prompt": dict(sorted(s.examples_per_prompt.items())),

@@ -1,5 +1,6 @@
 """The dataset writer: real page images from the load stage, real pyarrow, read back with real `datasets`."""
 
+import dataclasses
 import json
 
 import datasets
@@ -9,7 +10,7 @@ import yaml
 
 from pipeline.card import card_header
 from pipeline.config import InputConfig, LimitsConfig, RenderConfig, TextConfig
-from pipeline.dataset import DatasetWriter, RunInfo, split_of
+from pipeline.dataset import DatasetWriter, RunInfo, Stats, split_of
 from pipeline.records import AnnotatedWindow, QAPair, SourceDocument, extend
 from pipeline.stages.load import LoadDocuments
 from tests.conftest import load_fresh
@@ -49,6 +50,15 @@ def test_load_dataset_reads_images_texts_and_provenance(tmp_path, windows):
     assert row["texts"] == [{"user": "How many pages does window 1 of report.pdf have?", "assistant": "2", "source": "report.pdf p. 5-6"}]
     assert (row["page_count"], row["prompt_id"], row["temperature"], row["max_tokens"]) == (6, "p-v1", 0.2, 256)
     assert row["prompt_tokens"] == 3 and len(row["doc_id"]) == 64
+    assert stats["pages_rendered"] == stats["texts_extracted"] == stats["pages"] and stats["pages_ocr"] == 0
+
+
+def test_stats_count_pages_read_afresh_apart_from_cached_ones():
+    window = AnnotatedWindow("scan.pdf", "d" * 64, 3, pages=[0, 1, 2], images=[b"png"] * 3, text_sources=["layer", "ocr", "ocr"])
+    stats = Stats()
+    stats.add(window)
+    stats.add(dataclasses.replace(window, from_cache=True))
+    assert (stats.pages_rendered, stats.texts_extracted, stats.pages_ocr, stats.pages_from_cache) == (3, 3, 2, 3)
 
 
 def test_every_input_is_in_the_dataset_or_the_rejects(tmp_path, windows):

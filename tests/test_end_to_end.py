@@ -158,8 +158,9 @@ def test_regenerating_with_another_prompt_renders_nothing(inputs, ray_output):
     out = first.parent / "regenerated"
     run(cli(inputs, out, f"output.cache_dir={first.parent / 'cache'}", "prompt.templates=[docmatix-qa-completion-v1]"))
     stats = json.loads((out / "stats.json").read_text())
-    assert stats["pages_rendered"] == 0 and stats["pages_from_cache"] > 0
-    assert stats["pages_from_cache"] == json.loads((first / "stats.json").read_text())["pages_rendered"]
+    assert stats["pages_rendered"] == 0 and stats["texts_extracted"] == 0 and stats["pages_from_cache"] > 0
+    first_stats = json.loads((first / "stats.json").read_text())
+    assert stats["pages_from_cache"] == first_stats["pages_rendered"] and first_stats["texts_extracted"] > 0
     prompt = ROOT / "prompts" / "docmatix-qa-completion-v1.yaml"
     regenerated = rows(out)
     assert regenerated and {r[4] for r in regenerated} == {"docmatix-qa-completion-v1"}
