@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from pipeline.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
+AGENT_WAIT_S = 120  # how long a fresh cluster may take to accept jobs
 NOT_SHIPPED = [".venv", ".cache", "out", ".git", "__pycache__", "*.egg-info"]
 
 
@@ -50,9 +52,18 @@ def submit(address: str, arguments: list[str], output: str) -> int:
 
     client = JobSubmissionClient(address)
     entrypoint = shlex.join([sys.executable, "-m", "pipeline", "dataset", *arguments])
-    job_id = client.submit_job(
-        entrypoint=entrypoint, runtime_env={"working_dir": str(ROOT), "excludes": NOT_SHIPPED}
-    )
+    deadline = time.monotonic() + AGENT_WAIT_S
+    while True:
+        try:
+            job_id = client.submit_job(
+                entrypoint=entrypoint, runtime_env={"working_dir": str(ROOT), "excludes": NOT_SHIPPED}
+            )
+            break
+        except RuntimeError as exc:  # a cluster that has just started may not have its job agent up yet
+            if "No available agent" not in str(exc) or time.monotonic() > deadline:
+                raise
+            print("Waiting for the cluster's job agent to come up...", flush=True)
+            time.sleep(5)
     print(f"Submitted Ray job {job_id} to {address}; the dataset goes to {output}", flush=True)
 
     async def follow() -> None:
