@@ -65,11 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         from pipeline.submit import _absolute, job_arguments, submit
 
         return submit(args.address, job_arguments(args.config, config, overrides), _absolute(config.output.dir))
-    from pipeline.run import run_pipeline
+    from pipeline.run import OutputError, UploadFailed, run_pipeline
 
     try:
         stats = run_pipeline(config)
-    except NoInputError as exc:
+    except UploadFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (NoInputError, OutputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(stats, indent=2))

@@ -39,6 +39,22 @@ def is_url(path: str) -> bool:
     return "://" in path
 
 
+class OutputError(Exception):
+    """The output URL cannot be opened: a filesystem package is missing or the protocol is unknown."""
+
+
+class UploadFailed(Exception):
+    """The dataset was built but not (wholly) uploaded; the work is kept, so a rerun only uploads."""
+
+
+def output_filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    try:
+        fs, root = fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:  # fsspec names the package to install, or the unknown protocol
+        raise OutputError(f"output {url!r} cannot be opened: {exc}") from exc
+    return fs, root.rstrip("/")
+
+
 def build_folder(config: Config) -> Path:
     """Where the dataset is built: `output.dir` itself, or a staging folder named after its URL."""
     if not is_url(config.output.dir):
@@ -49,8 +65,7 @@ def build_folder(config: Config) -> Path:
 def upload(folder: Path, url: str) -> None:
     """Copy a built dataset to an fsspec URL in place of what was there: the new files first, then the old
     ones it no longer has (shards of an earlier, larger run) are removed, and the card goes last."""
-    fs, root = fsspec.core.url_to_fs(url)
-    root = root.rstrip("/")
+    fs, root = output_filesystem(url)
     files = {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
     before = {path[len(root) + 1 :] for path in fs.find(root)} if fs.exists(root) else set()
     card = files.pop("README.md", None)
@@ -70,6 +85,8 @@ def run_pipeline(config: Config) -> dict[str, Any]:
     Inputs already committed by an earlier, interrupted run with the same settings are not redone.
     """
     started = time.monotonic()
+    if is_url(config.output.dir):
+        output_filesystem(config.output.dir)  # a missing package or a typo stops the run now, not after it
     out = build_folder(config)
     sources = input_paths(config)
     templates = load_templates(config.prompt.directory, config.prompt.templates)
@@ -108,10 +125,16 @@ def run_pipeline(config: Config) -> dict[str, Any]:
         lambda stats: dataset_card(config, templates, label, stats),
         {"wall_seconds": round(time.monotonic() - started, 1), "model": label},
     )
-    shutil.rmtree(work_root(out), ignore_errors=True)
     if is_url(config.output.dir):
-        upload(out, config.output.dir)
+        try:
+            upload(out, config.output.dir)
+        except Exception as exc:  # the committed work stays: a rerun assembles and uploads, generating nothing
+            raise UploadFailed(
+                f"uploading to {config.output.dir} failed ({type(exc).__name__}: {exc}); the dataset is built in "
+                f"{out}: run the same command again to upload it without redoing any input"
+            ) from exc
         shutil.rmtree(out)
+    shutil.rmtree(work_root(out), ignore_errors=True)
     return stats
 
 

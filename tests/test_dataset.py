@@ -189,3 +189,20 @@ def test_a_dataset_uploaded_to_an_fsspec_url_loads_from_there(tmp_path, windows)
     copy = tmp_path / "downloaded"
     remote.get("/bucket/datasets/ds/", str(copy), recursive=True)
     assert len(load_fresh(copy, split="train")) == 5
+
+
+def test_an_output_url_that_cannot_be_opened_stops_the_run_before_any_work(sample_corpus, tmp_path):
+    import importlib.util
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    if importlib.util.find_spec("s3fs"):
+        pytest.skip("s3fs is installed here: s3:// opens")
+    command = [sys.executable, "-m", "pipeline", "dataset", "--input", str(sample_corpus[0]), "--output", "s3://bucket/docqa",
+               "--set", f"output.staging_dir={tmp_path / 'staging'}", "--set", f"output.cache_dir={tmp_path / 'cache'}"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "s3fs" in done.stderr  # the package to install, in one line
+    assert not (tmp_path / "staging").exists() and not (tmp_path / "cache").exists()

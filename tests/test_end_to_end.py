@@ -152,6 +152,26 @@ def test_a_run_killed_mid_generation_resumes_to_the_same_rows(inputs, ray_output
     assert rows(out) == rows(ray_output[0])
 
 
+def test_a_failed_upload_keeps_the_work_and_a_rerun_only_uploads(inputs, tmp_path, embedded_model):
+    """The output URL cannot be written when the run ends (its parent is a file): the built dataset and the
+    committed work stay in the staging folder, and once the URL is writable the same command uploads."""
+    shutil.copy(inputs / "invoice.pdf", tmp_path / "invoice.pdf")  # one page: one engine start, one window
+    blocked = tmp_path / "bucket"
+    blocked.write_text("not a folder")
+    command = cli(tmp_path / "invoice.pdf", f"file://{blocked}/dataset", "run.runner=local", "output.cache_dir=",
+                  f"output.staging_dir={tmp_path / 'staging'}")
+    first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 1, first.stdout[-3000:] + first.stderr[-3000:]
+    assert f"uploading to file://{blocked}/dataset failed" in first.stderr and "run the same command again" in first.stderr
+
+    blocked.unlink()
+    log = run(command)
+    assert "Resuming: 1 input(s) already done, 0 to go" in log
+    assert list((tmp_path / "staging").iterdir()) == []  # uploaded, then the staging copy and the work removed
+    stats = json.loads((blocked / "dataset" / "stats.json").read_text())
+    assert stats["documents_in_dataset"] + stats["documents_rejected"] == 1 and (blocked / "dataset" / "README.md").exists()
+
+
 def test_regenerating_with_another_prompt_renders_nothing(inputs, ray_output):
     """Same inputs and page cache as the first run, another prompt: only prompt -> LLM -> filter -> shards run."""
     first, _ = ray_output
