@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"output.dir={json.dumps(args.output)}")
     config = load_config(args.config, overrides)
     if args.command == "submit":
-        from pipeline.submit import _absolute, job_arguments, submit
+        from pipeline.submit import submit
 
-        return submit(args.address, job_arguments(args.config, config, overrides), _absolute(config.output.dir))
+        return submit(args.address, args.config, config, overrides)
     from pipeline.run import OutputError, UploadFailed, run_pipeline
 
     try:

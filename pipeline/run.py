@@ -21,7 +21,7 @@ from pipeline.model import model_label, resolve_model
 from pipeline.plan import StagePlan, build_plan
 from pipeline.prompts import load_templates
 from pipeline.records import AnnotatedWindow
-from pipeline.sources import discover_sources
+from pipeline.sources import discover_sources, is_url
 from pipeline.units import UnitStore, run_key, work_root
 
 
@@ -33,10 +33,6 @@ def input_paths(config: Config) -> list[str]:
     sample_dir = Path(config.input.sample_dir)
     print(f"No input given: using the built-in sample corpus in {sample_dir}", flush=True)
     return discover_sources([str(p) for p in write_sample_corpus(sample_dir)])
-
-
-def is_url(path: str) -> bool:
-    return "://" in path
 
 
 class OutputError(Exception):

@@ -88,7 +88,8 @@ def source_of(path: str) -> str:
     return path
 
 
-def _is_url(spec: str) -> bool:
+def is_url(spec: str) -> bool:
+    """An fsspec URL (`s3://...`, `file://...`), not a local path."""
     return _URL.match(spec) is not None
 
 
@@ -101,7 +102,7 @@ def _is_unit(path: str) -> bool:
 
 
 def _expand(spec: str) -> set[str]:
-    return _expand_url(spec) if _is_url(spec) else _expand_local(spec)
+    return _expand_url(spec) if is_url(spec) else _expand_local(spec)
 
 
 def _expand_local(spec: str) -> set[str]:
@@ -159,7 +160,7 @@ def _expand_list(list_spec: str) -> set[str]:
             continue
         if entry.startswith("@"):
             raise NoInputError(f"list file {list_spec!r} names another list on line {number}: lists do not nest")
-        if not _is_url(entry):
+        if not is_url(entry):
             entry = _beside(list_spec, os.path.expanduser(entry))
         try:
             found.update(_expand(entry))
@@ -170,7 +171,7 @@ def _expand_list(list_spec: str) -> set[str]:
 
 def _beside(list_spec: str, entry: str) -> str:
     """`entry` taken from the folder of the list file `list_spec`; an absolute entry stays as it is."""
-    if not _is_url(list_spec):
+    if not is_url(list_spec):
         return os.path.join(os.path.dirname(os.path.expanduser(list_spec)), entry)
     protocol, _, path = list_spec.partition("://")
     if entry.startswith("/"):
@@ -180,7 +181,7 @@ def _beside(list_spec: str, entry: str) -> str:
 
 def _open(source: str) -> tuple[BinaryIO, int | None]:
     """`source` opened for reading, and its size where the filesystem knows it."""
-    if not _is_url(source):
+    if not is_url(source):
         file = open(source, "rb")
         return file, os.fstat(file.fileno()).st_size
     fs, path = fsspec.core.url_to_fs(source)

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from pipeline.config import Config
+from pipeline.sources import is_url
 
 ROOT = Path(__file__).resolve().parents[1]
 AGENT_WAIT_S = 120  # how long a fresh cluster may take to accept jobs
@@ -24,7 +25,7 @@ NOT_SHIPPED = [".venv", ".cache", "out", ".git", "__pycache__", "*.egg-info"]
 
 
 def _absolute(path: str) -> str:
-    return path if "://" in path or Path(path).is_absolute() else str(Path(path).resolve())
+    return path if is_url(path) or Path(path).is_absolute() else str(Path(path).resolve())
 
 
 def job_arguments(config_path: str, config: Config, overrides: list[str]) -> list[str]:
@@ -47,10 +48,12 @@ def job_arguments(config_path: str, config: Config, overrides: list[str]) -> lis
     return arguments
 
 
-def submit(address: str, arguments: list[str], output: str) -> int:
+def submit(address: str, config_path: str, config: Config, overrides: list[str]) -> int:
+    """Submit the run as a Ray job to the cluster whose dashboard is at `address`, follow it to its end."""
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     client = JobSubmissionClient(address)
+    arguments = job_arguments(config_path, config, overrides)
     entrypoint = shlex.join([sys.executable, "-m", "pipeline", "dataset", *arguments])
     deadline = time.monotonic() + AGENT_WAIT_S
     while True:
@@ -64,7 +67,7 @@ def submit(address: str, arguments: list[str], output: str) -> int:
                 raise
             print("Waiting for the cluster's job agent to come up...", flush=True)
             time.sleep(5)
-    print(f"Submitted Ray job {job_id} to {address}; the dataset goes to {output}", flush=True)
+    print(f"Submitted Ray job {job_id} to {address}; the dataset goes to {_absolute(config.output.dir)}", flush=True)
 
     async def follow() -> None:
         async for lines in client.tail_job_logs(job_id):
