@@ -47,7 +47,7 @@ def prepare(config: Config, pdfs: list[Path]) -> tuple[GenerateQA, list[Prompted
     prompted = []
     for start in range(0, len(windows), prompt.batch_size):
         prompted += [w for w in prompt.stage(windows[start : start + prompt.batch_size]) if w.error is None]
-    generate.stage([])  # starts the engine (a stage sets itself up on its first batch)
+    generate.stage.ensure_setup()  # starts the engine
     return generate.stage, prompted
 
 
@@ -125,10 +125,8 @@ class StageMeter:
 
     def __call__(self, records: list) -> list:
         started = time.process_time()
-        if not self.stage._ready:
-            self.stage.setup()
-            self.stage._ready = True
-            self.setup_cpu_s = time.process_time() - started
+        self.stage.ensure_setup()
+        self.setup_cpu_s += time.process_time() - started
         try:
             return self.stage(records)
         finally:

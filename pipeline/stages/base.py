@@ -45,10 +45,14 @@ class Stage:
         failed.error = f"{self.name}: {message}"
         return failed
 
-    def __call__(self, records: list[Any]) -> list[Any]:
+    def ensure_setup(self) -> None:
+        """Run `setup()` unless this process has already; the first batch does this by itself."""
         if not self._ready:
             self.setup()
             self._ready = True
+
+    def __call__(self, records: list[Any]) -> list[Any]:
+        self.ensure_setup()
         healthy = [r for r in records if getattr(r, "error", None) is None]
         out = self.process_batch(healthy) if healthy else []
         failed = [r for r in records if getattr(r, "error", None) is not None]
