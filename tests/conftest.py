@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,3 +50,21 @@ def load_fresh(folder, **kwargs):
     import datasets
 
     return datasets.load_dataset(str(folder), cache_dir=tempfile.mkdtemp(prefix="hf-cache-"), **kwargs)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_served(url: str, timeout_s: float, why: Callable[[], str], alive: Callable[[], bool] = lambda: True) -> None:
+    """Poll `url` until it answers; fail with `why()` after `timeout_s`, or as soon as `alive()` is false."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5).close()
+            return
+        except OSError:
+            assert alive() and time.monotonic() < deadline, why()
+            time.sleep(1)

@@ -8,14 +8,11 @@ import os
 import shutil
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.test_endpoint import free_port
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT, free_port, wait_until_served
 
 
 def test_the_job_gets_the_same_settings_with_shared_paths_made_absolute(tmp_path, monkeypatch):
@@ -44,14 +41,7 @@ def cluster():
     )
     worker = cluster.add_node(num_cpus=2)
     address = f"http://127.0.0.1:{dashboard}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(address + "/api/version", timeout=5).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "the Ray dashboard did not come up"
-            time.sleep(1)
+    wait_until_served(address + "/api/version", 120, lambda: "the Ray dashboard did not come up")
     yield cluster, worker, address
     import ray
 

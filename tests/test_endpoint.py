@@ -3,15 +3,12 @@ embedded model, behind a proxy that fails requests on purpose to exercise the re
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
@@ -21,14 +18,7 @@ from pipeline.prompts import load_templates, response_schema
 from pipeline.records import PromptedWindow, SourceDocument
 from pipeline.stages.endpoint import EndpointGenerateQA, EndpointUnavailable
 from pipeline.stages.generate import STRUCTURED_OUTPUTS
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import ROOT, free_port, wait_until_served
 
 
 def config(**model):
@@ -107,14 +97,7 @@ def server(embedded_model, tmp_path_factory):
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **cfg.model.env})
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                urllib.request.urlopen(url + "/models", timeout=5).close()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-                time.sleep(2)
+        wait_until_served(url + "/models", 300, lambda: log.read_text()[-3000:], alive=lambda: process.poll() is None)
         FlakyProxy.upstream = f"http://127.0.0.1:{port}"
         proxy = ThreadingHTTPServer(("127.0.0.1", 0), FlakyProxy)
         threading.Thread(target=proxy.serve_forever, daemon=True).start()
