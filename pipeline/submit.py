@@ -25,7 +25,10 @@ NOT_SHIPPED = [".venv", ".cache", "out", ".git", "__pycache__", "*.egg-info"]
 
 
 def _absolute(path: str) -> str:
-    return path if is_url(path) or Path(path).is_absolute() else str(Path(path).resolve())
+    """A local path made absolute (`~` expanded, a list file's `@` kept); a URL as it is."""
+    if path.startswith("@"):
+        return "@" + _absolute(path[1:])
+    return path if is_url(path) else str(Path(path).expanduser().resolve())
 
 
 def job_arguments(config_path: str, config: Config, overrides: list[str]) -> list[str]:

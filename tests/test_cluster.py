@@ -20,12 +20,16 @@ def test_the_job_gets_the_same_settings_with_shared_paths_made_absolute(tmp_path
     from pipeline.submit import job_arguments
 
     monkeypatch.chdir(tmp_path)
-    overrides = ["output.dir=out/ds", "input.paths=[pdfs, s3://bucket/more]", "sampling.temperature=0"]
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    inputs = "[pdfs, s3://bucket/more, '@lists/inputs.txt', '~/scans']"
+    overrides = ["output.dir=out/ds", f"input.paths={inputs}", "sampling.temperature=0"]
     config = load_config(ROOT / "configs/default.yaml", overrides)
     arguments = job_arguments(str(ROOT / "configs/default.yaml"), config, overrides)
     job = load_config(arguments[1], [a for a in arguments[2:] if a != "--set"])
     assert job.output.dir == str(tmp_path / "out/ds")
-    assert job.input.paths == [str(tmp_path / "pdfs"), "s3://bucket/more"]
+    assert job.input.paths == [
+        str(tmp_path / "pdfs"), "s3://bucket/more", f"@{tmp_path / 'lists/inputs.txt'}", str(tmp_path / "home/scans")
+    ]
     assert job.sampling.temperature == 0
     assert Path(job.model.cache_dir).is_absolute()
 
