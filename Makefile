@@ -58,7 +58,7 @@ push: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Where the time goes: prints a table of ratios and writes bench/results.json (about 13 minutes on 2 cores).
+# Where the time goes: prints a table of ratios and writes bench/results.json (about 11 minutes on 2 cores).
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
