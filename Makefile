@@ -38,13 +38,13 @@ endif
 	touch $@
 
 dataset: $(STAMP)
-	$(BIN)/python -m pipeline $(if $(RAY_ADDRESS),submit --address '$(RAY_ADDRESS)',dataset) \
+	$(BIN)/python -m docqa $(if $(RAY_ADDRESS),submit --address '$(RAY_ADDRESS)',dataset) \
 		--config '$(CONFIG)' --output '$(OUTPUT)' \
 		$(if $(INPUT),--input '$(INPUT)') $(if $(PROMPT),--set 'prompt.templates=[$(PROMPT)]') \
 		$(foreach s,$(SET),--set '$(s)')
 
 sample-corpus: $(STAMP)
-	$(BIN)/python -m pipeline sample-corpus out/sample-corpus
+	$(BIN)/python -m docqa sample-corpus out/sample-corpus
 
 # Publish the output to the Hugging Face Hub: make push REPO=<user or org>/<name> [OUTPUT=...] [PUBLIC=1]
 ifneq ($(filter push,$(MAKECMDGOALS)),)
@@ -53,7 +53,7 @@ $(error set REPO=<user or org>/<name>, e.g. make push REPO=alice/docqa)
 endif
 endif
 push: $(STAMP)
-	$(BIN)/python -m pipeline push '$(OUTPUT)' --repo '$(REPO)'$(if $(filter 1,$(PUBLIC)), --public)
+	$(BIN)/python -m docqa push '$(OUTPUT)' --repo '$(REPO)'$(if $(filter 1,$(PUBLIC)), --public)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

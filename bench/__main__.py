@@ -23,8 +23,8 @@ from bench.common import DEFAULT_CONFIG, PROJECT_ROOT, machine, other_load, shar
 from bench.encoding import measure_encoding, pages_of
 from bench.engine import measure_regeneration, measure_throughput, prepare
 from bench.loading import measure_memory, measure_scaling
-from pipeline.config import RenderConfig, load_config
-from pipeline.samples import write_sample_corpus
+from docqa.config import RenderConfig, load_config
+from docqa.demo.corpus import write_sample_corpus
 
 BENCHMARKS = ("encoding", "scaling", "memory", "llm", "regeneration")
 WINDOWS = 32  # windows the engine benchmarks generate for (one default batch): ~50 s a pass on 2 cores

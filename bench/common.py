@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pymupdf
 
-from pipeline.samples import write_sample_corpus
-from pipeline.text import check_text_layer
+from docqa.demo.corpus import write_sample_corpus
+from docqa.ingest.text import check_text_layer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"

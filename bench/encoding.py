@@ -22,8 +22,8 @@ import pymupdf
 from PIL import Image
 
 from bench.common import page_count
-from pipeline.config import LimitsConfig, RenderConfig
-from pipeline.stages.load import encode_image, render_page, render_zoom
+from docqa.config import LimitsConfig, RenderConfig
+from docqa.ingest.load import encode_image, render_page, render_zoom
 
 RENDER_REPEATS = 3  # renderings of each page timed on each side, alternately
 

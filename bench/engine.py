@@ -24,15 +24,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pipeline.run
+import docqa.run
 from bench.common import DEFAULT_CONFIG, descendants, process_cpu_s, ratio
-from pipeline.config import Config, load_config
-from pipeline.model import model_label, resolve_model
-from pipeline.plan import StagePlan, build_plan
-from pipeline.prompts import load_templates, response_schema
-from pipeline.records import PromptedWindow, SourceDocument
-from pipeline.stages.base import Stage
-from pipeline.stages.generate import GenerateQA
+from docqa.config import Config, load_config
+from docqa.generate.answer import response_schema
+from docqa.generate.model import model_label, resolve_model
+from docqa.generate.prompts import load_templates
+from docqa.generate.vllm_engine import GenerateQA
+from docqa.records import PromptedWindow, SourceDocument
+from docqa.runtime.plan import StagePlan, build_plan
+from docqa.runtime.stage import Stage
 
 REGENERATION_PROMPT = "docmatix-qa-completion-v1"  # not in the default prompt set: every prompt changes
 
@@ -41,14 +42,15 @@ def prepare(config: Config, pdfs: list[Path]) -> tuple[GenerateQA, list[Prompted
     """The pipeline's generate stage, set up, and the PDFs' windows prompted by the pipeline's own stages."""
     templates = load_templates(config.prompt.directory, config.prompt.templates)
     plan = build_plan(config, templates, resolve_model(config.model), model_label(config.model))
-    load, prompt, generate = plan.steps[:3]
-    windows = [w for pdf in pdfs for w in load.stage([SourceDocument(str(pdf))]) if w.error is None]
-    load.stage.worker.close()
+    load, prompt, generate = plan.stages[:3]
+    windows = [w for pdf in pdfs for w in load([SourceDocument(str(pdf))]) if w.error is None]
+    load.worker.close()
     prompted = []
-    for start in range(0, len(windows), prompt.batch_size):
-        prompted += [w for w in prompt.stage(windows[start : start + prompt.batch_size]) if w.error is None]
-    generate.stage.ensure_setup()  # starts the engine
-    return generate.stage, prompted
+    batch = prompt.resources.batch_size
+    for start in range(0, len(windows), batch):
+        prompted += [w for w in prompt(windows[start : start + batch]) if w.error is None]
+    generate.ensure_setup()  # starts the engine
+    return generate, prompted
 
 
 def _bare_pass(engine: Any, params: Any, windows: list[PromptedWindow]) -> tuple[int, float]:
@@ -119,6 +121,7 @@ class StageMeter:
 
     def __init__(self, stage: Stage):
         self.stage = stage
+        self.resources = stage.resources
         self.cpu_s = 0.0
         self.setup_cpu_s = 0.0  # of cpu_s: the stage's set-up (a tokenizer load), paid once per run
         self.worker_cpu_s: dict[int, float] = {}  # cumulative CPU of each worker process seen
@@ -149,25 +152,24 @@ def metered_plans(generate: GenerateQA) -> Iterator[list[dict[str, StageMeter]]]
     """While open, every plan `run_pipeline` builds shares `generate` (its settings checked) and has its
     stages metered; the meters of each run are appended to the list yielded."""
     meters: list[dict[str, StageMeter]] = []
-    real_build_plan = pipeline.run.build_plan
+    real_build_plan = docqa.run.build_plan
 
     def metered_build_plan(*args: Any) -> StagePlan:
         plan = real_build_plan(*args)
-        for step in plan.steps:
-            if isinstance(step.stage, GenerateQA):
-                if _engine_settings(step.stage) != _engine_settings(generate):
+        for i, stage in enumerate(plan.stages):
+            if isinstance(stage, GenerateQA):
+                if _engine_settings(stage) != _engine_settings(generate):
                     raise RuntimeError("the run's engine settings differ from those of the engine already started")
-                step.stage = generate
-        meters.append({step.stage.name: StageMeter(step.stage) for step in plan.steps})
-        for step, meter in zip(plan.steps, meters[-1].values(), strict=True):
-            step.stage = meter
+                plan.stages[i] = generate
+        meters.append({stage.name: StageMeter(stage) for stage in plan.stages})
+        plan.stages = list(meters[-1].values())
         return plan
 
-    pipeline.run.build_plan = metered_build_plan
+    docqa.run.build_plan = metered_build_plan
     try:
         yield meters
     finally:
-        pipeline.run.build_plan = real_build_plan
+        docqa.run.build_plan = real_build_plan
 
 
 def measure_regeneration(config: Config, generate: GenerateQA, pdfs: list[Path]) -> dict:
@@ -184,7 +186,7 @@ def measure_regeneration(config: Config, generate: GenerateQA, pdfs: list[Path])
             # The engine's processes, and the idle load worker of an earlier run (whose CPU stays put).
             engine_cpu = {pid: process_cpu_s(pid) for pid in descendants(os.getpid())}
             started, cpu_started = time.monotonic(), time.process_time()
-            stats = pipeline.run.run_pipeline(run_config)
+            stats = docqa.run.run_pipeline(run_config)
             cpu_s = time.process_time() - cpu_started
             wall_s = time.monotonic() - started
             stage = meters[-1]

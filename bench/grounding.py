@@ -13,8 +13,8 @@ the last column is the share of kept pairs that are also correct, which groundin
 import json
 from pathlib import Path
 
-from pipeline.config import FilterConfig
-from pipeline.grounding import support_score
+from docqa.config import FilterConfig
+from docqa.quality.grounding import support_score
 
 LABELS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "grounding_labels.jsonl"
 

@@ -15,10 +15,10 @@ import resource
 import time
 
 from bench.common import DEFAULT_CONFIG, process_cpu_s
-from pipeline.config import load_config
-from pipeline.plan import page_cache
-from pipeline.records import SourceDocument
-from pipeline.stages.load import LoadDocuments
+from docqa.config import load_config
+from docqa.ingest.load import LoadDocuments
+from docqa.records import SourceDocument
+from docqa.runtime.plan import page_cache
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Config, load_config
+from docqa.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_CORPUS = ROOT.parent / "shared" / "corpus"
@@ -18,7 +18,7 @@ SHARED_CORPUS = ROOT.parent / "shared" / "corpus"
 
 @pytest.fixture(scope="session")
 def sample_corpus(tmp_path_factory) -> list[Path]:
-    from pipeline.samples import write_sample_corpus
+    from docqa.demo.corpus import write_sample_corpus
 
     return write_sample_corpus(tmp_path_factory.mktemp("samples"))
 
@@ -38,7 +38,7 @@ def default_config() -> Config:
 @pytest.fixture(scope="session")
 def embedded_model() -> str:
     """The embedded model folder, prepared once per machine and cached in the project's .cache."""
-    from pipeline.model import prepare_embedded_model
+    from docqa.generate.model import prepare_embedded_model
 
     return str(prepare_embedded_model(ROOT / ".cache" / "models"))
 

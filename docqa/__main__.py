@@ -1,0 +1,85 @@
+"""Command line: `python -m docqa dataset ...`, `python -m docqa sample-corpus DIR`,
+`python -m docqa push FOLDER --repo USER/NAME`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from docqa.config import load_config
+from docqa.ingest.sources import NoInputError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="docqa", description="PDFs in, a document-QA dataset out.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    dataset = commands.add_parser("dataset", help="build a dataset")
+    submit = commands.add_parser("submit", help="build a dataset as a Ray job on the cluster at --address")
+    submit.add_argument("--address", required=True, help="the cluster's dashboard, e.g. http://head:8265")
+    for command in (dataset, submit):
+        command.add_argument("--config", default="configs/default.yaml", help="YAML config (see configs/)")
+        command.add_argument("--input", action="append", default=[], help="PDF file, folder or glob (repeatable)")
+        command.add_argument("--output", help="output folder (overrides output.dir)")
+        command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    samples = commands.add_parser("sample-corpus", help="write the built-in sample PDFs to a folder")
+    samples.add_argument("dir", type=Path)
+    push = commands.add_parser(
+        "push", help="publish an output folder to the Hugging Face Hub (token: HF_TOKEN or `hf auth login`)"
+    )
+    push.add_argument("folder", type=Path, help="output folder of a run")
+    push.add_argument("--repo", required=True, help="dataset repo id, <user or org>/<name>; created if missing")
+    push.add_argument("--public", action="store_true", help="create the repo public (default: private)")
+    push.add_argument("--revision", default="main", help="branch to push to; created if missing")
+    args = parser.parse_args(argv)
+
+    if args.command == "sample-corpus":
+        from docqa.demo.corpus import write_sample_corpus
+
+        for path in write_sample_corpus(args.dir):
+            print(path)
+        return 0
+
+    if args.command == "push":
+        from docqa.output.hub import PushError, PushInterrupted, push_dataset
+
+        try:
+            result = push_dataset(args.folder, args.repo, private=not args.public, revision=args.revision)
+        except PushInterrupted as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except PushError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"Pushed {args.folder} to {result.url}")
+        return 0
+
+    overrides = list(args.set)
+    if args.input:
+        overrides.append(f"input.paths={json.dumps(args.input)}")
+    if args.output:
+        overrides.append(f"output.dir={json.dumps(args.output)}")
+    config = load_config(args.config, overrides)
+    if args.command == "submit":
+        from docqa.runtime.submit import submit
+
+        return submit(args.address, args.config, config, overrides)
+    from docqa.output.publish import OutputError
+    from docqa.run import UploadFailed, run_pipeline
+
+    try:
+        stats = run_pipeline(config)
+    except UploadFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (NoInputError, OutputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(stats, indent=2))
+    print(f"Dataset written to {config.output.dir}")
+    return 0
+
+
+if __name__ == "__main__":  # vLLM on CPU spawns processes: the entry point must be guarded
+    sys.exit(main())

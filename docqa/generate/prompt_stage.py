@@ -1,0 +1,95 @@
+"""Build each window's prompt from a template, cut to fit the model's context, counted in its own tokens.
+
+The budget for page text is the context length minus the generation budget minus the template's own
+tokens. Text beyond it is cut from the end, and the number of tokens cut is recorded on the row. The
+prompt is handed to the engine as token ids, so what was counted is exactly what is sent.
+"""
+
+from __future__ import annotations
+
+import re
+
+from docqa.generate.prompts import PromptTemplate, choose_template
+from docqa.records import PageWindow, PromptedWindow, extend
+from docqa.runtime.stage import Resources, Stage
+
+_BLANK_RUNS = re.compile(r"\n\s*\n(\s*\n)+")
+
+
+def document_text(texts: list[str], separator: str) -> str:
+    return separator.join(_BLANK_RUNS.sub("\n\n", t).strip() for t in texts)
+
+
+class BuildPrompts(Stage):
+    name = "prompt"
+    input_type = PageWindow
+    output_type = PromptedWindow
+
+    def __init__(
+        self,
+        templates: list[PromptTemplate],
+        seed: int,
+        tokenizer_path: str,
+        max_model_len: int,
+        max_tokens: int,
+        max_pairs: int,
+        revision: str | None = None,
+        batch_size: int = 16,
+    ):
+        # A large-vocabulary tokenizer (Gemma 3: 262k tokens) takes about 0.9 GB.
+        self.resources = Resources(batch_size=batch_size, num_cpus=0.25, memory_gb=1.2, stateful=True)
+        self.templates = templates
+        self.revision = revision
+        self.seed = seed
+        self.tokenizer_path = tokenizer_path
+        self.max_model_len = max_model_len
+        self.max_tokens = max_tokens
+        self.max_pairs = max_pairs
+
+    def setup(self) -> None:
+        import transformers
+
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.tokenizer_path, revision=self.revision)
+        for template in self.templates:
+            if template.form == "chat" and not self.tokenizer.chat_template:
+                raise ValueError(
+                    f"prompt {template.prompt_id} is a chat prompt but {self.tokenizer_path} has no chat template "
+                    "(a base model?): use completion prompts such as the set docmatix-completion"
+                )
+            overhead = len(self._encode(template, ""))
+            document_budget = self.max_model_len - self.max_tokens - overhead
+            if document_budget < 64:
+                raise ValueError(
+                    f"model.max_model_len={self.max_model_len} leaves {document_budget} tokens for page text after "
+                    f"sampling.max_tokens={self.max_tokens} and the {overhead} of {template.prompt_id}: raise it"
+                )
+
+    def _encode(self, template: PromptTemplate, document: str) -> list[int]:
+        text = template.render(document, self.max_pairs, self.tokenizer)
+        # Chat templates write the special tokens themselves; completion prompts rely on the tokenizer's.
+        return self.tokenizer(text, add_special_tokens=template.form == "completion").input_ids
+
+    def process(self, record: PageWindow) -> list[PromptedWindow]:
+        template = choose_template(self.templates, record.doc_id, self.seed)
+        document = document_text(record.texts, template.page_separator)
+        doc_ids = self.tokenizer(document, add_special_tokens=False).input_ids
+        kept = len(doc_ids)
+        while True:
+            prompt_ids = self._encode(template, document)
+            excess = len(prompt_ids) - (self.max_model_len - self.max_tokens)
+            if excess <= 0:
+                break
+            # Re-tokenising a cut text can merge tokens differently, so cut and measure again until it fits.
+            kept -= excess
+            document = self.tokenizer.decode(doc_ids[:kept])
+        return [
+            extend(
+                PromptedWindow,
+                record,
+                prompt_id=template.prompt_id,
+                prompt_sha256=template.sha256,
+                prompt_token_ids=prompt_ids,
+                document_tokens=len(doc_ids),
+                document_tokens_dropped=len(doc_ids) - kept,
+            )
+        ]

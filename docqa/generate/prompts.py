@@ -1,0 +1,118 @@
+"""Prompt templates: versioned files in `prompts/`, and the JSON answer they ask for.
+
+A template file `prompts/<id>-v<version>.yaml` is either a `completion` prompt (for base models: plain
+text ending where the model continues) or a `chat` prompt (for instruct models: messages rendered with
+the model's own chat template). `{document}` and `{max_pairs}` are filled in; nothing else is
+interpreted, so JSON examples need no escaping. The sha256 of the file is stored with every row.
+
+A prompt *set* names several templates of one form; each document gets one of them, drawn from its id
+and a seed. Docmatix worked this way: five role descriptions, one picked per document, so the questions
+of a dataset vary in kind (whole-document coverage, section coverage, reasoning, summaries, phrasing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class PromptTemplate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="Name of the prompt, without version.")
+    version: int = Field(ge=1, description="Bumped for every change once a prompt is released.")
+    form: Literal["completion", "chat"] = Field(description="completion: base models; chat: instruct models.")
+    page_separator: str = Field(description="Placed between the texts of consecutive pages.")
+    template: str | None = Field(None, description="The prompt text (completion form).")
+    messages: list[ChatMessage] | None = Field(None, description="The conversation (chat form).")
+    sha256: str = Field("", description="Hash of the template file; set when loaded.")
+
+    @model_validator(mode="after")
+    def _body_matches_form(self) -> PromptTemplate:
+        if self.form == "completion" and not self.template:
+            raise ValueError("a completion prompt needs `template`")
+        if self.form == "chat" and not self.messages:
+            raise ValueError("a chat prompt needs `messages`")
+        return self
+
+    @property
+    def prompt_id(self) -> str:
+        return f"{self.id}-v{self.version}"
+
+    def instruction_text(self) -> str:
+        """Everything the template says besides the document (its role text and worked examples)."""
+        parts = [self.template] if self.form == "completion" else [m.content for m in self.messages]
+        return "\n".join(parts).replace("{document}", "")
+
+    def render(self, document: str, max_pairs: int, tokenizer: Any) -> str:
+        def fill(text: str) -> str:
+            return text.replace("{max_pairs}", str(max_pairs)).replace("{document}", document)
+
+        if self.form == "completion":
+            return fill(self.template)
+        messages = [{"role": m.role, "content": fill(m.content)} for m in self.messages]
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def load_template(directory: str | Path, prompt_id: str) -> PromptTemplate:
+    path = Path(directory) / f"{prompt_id}.yaml"
+    if not path.is_file():
+        available = sorted(p.stem for p in Path(directory).glob("*.yaml"))
+        raise FileNotFoundError(f"no prompt template {path}; available: {', '.join(available) or 'none'}")
+    raw = path.read_bytes()
+    template = PromptTemplate.model_validate({**yaml.safe_load(raw), "sha256": hashlib.sha256(raw).hexdigest()})
+    if template.prompt_id != prompt_id:
+        raise ValueError(f"{path} declares {template.prompt_id!r}; the file must be named after id and version")
+    return template
+
+
+# The Docmatix roles, one template per role; a set holds templates of one form, for one kind of model.
+PROMPT_SETS: dict[str, list[str]] = {
+    "docmatix-chat": [
+        "docmatix-comprehensive-chat-v1",
+        "docmatix-sections-chat-v1",
+        "docmatix-reasoning-chat-v1",
+        "docmatix-summary-chat-v1",
+        "docmatix-phrasing-chat-v1",
+    ],
+    "docmatix-completion": [
+        "docmatix-comprehensive-completion-v1",
+        "docmatix-sections-completion-v1",
+        "docmatix-reasoning-completion-v1",
+        "docmatix-summary-completion-v1",
+        "docmatix-phrasing-completion-v1",
+    ],
+}
+
+
+def load_templates(directory: str | Path, names: list[str]) -> list[PromptTemplate]:
+    """Templates for `names`, each a prompt id or the name of a set in `PROMPT_SETS`; each template once."""
+    prompt_ids = list(dict.fromkeys(prompt_id for name in names for prompt_id in PROMPT_SETS.get(name, [name])))
+    available = sorted(p.stem for p in Path(directory).glob("*.yaml"))
+    unknown = [prompt_id for prompt_id in prompt_ids if prompt_id not in available]
+    if unknown or not prompt_ids:
+        problem = f"unknown prompt or prompt set {', '.join(unknown)} in {directory}" if unknown else "no prompt named"
+        raise ValueError(f"{problem}; prompts: {', '.join(available) or 'none'}; prompt sets: {', '.join(PROMPT_SETS)}")
+    return [load_template(directory, prompt_id) for prompt_id in prompt_ids]
+
+
+def choose_template(templates: list[PromptTemplate], doc_id: str, seed: int) -> PromptTemplate:
+    """The template for one document, drawn from its id and `seed` alone.
+
+    The draw ignores the order of documents, which worker runs them and the order of `templates`, so a
+    rerun or a resumed run gives every document the same template.
+    """
+    if not templates:
+        raise ValueError("no prompt templates to choose from")
+    return random.Random(f"{seed}:{doc_id}").choice(sorted(templates, key=lambda t: t.prompt_id))

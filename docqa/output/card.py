@@ -1,0 +1,106 @@
+"""The dataset card: README.md with YAML that `datasets` and the Hub read, and a body people read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import datasets
+import yaml
+
+from docqa.config import Config
+from docqa.generate.prompts import PromptTemplate
+from docqa.output.report import PLOTS
+from docqa.output.schema import COLUMN_DESCRIPTIONS, FEATURES
+
+
+def card_header(examples_per_split: dict[str, int], license: str) -> str:
+    """YAML front matter; only splits that have rows are declared (a split without files would not load)."""
+    splits = {name: datasets.SplitInfo(name, num_examples=n) for name, n in examples_per_split.items() if n}
+    info = datasets.DatasetInfo(features=FEATURES, splits=datasets.SplitDict(splits))
+    data_files = [{"split": name, "path": f"data/{name}-*"} for name in splits]
+    header = {
+        "license": license,
+        "task_categories": ["visual-question-answering"],
+        "configs": [{"config_name": "default", "data_files": data_files}],
+        "dataset_info": info._to_yaml_dict(),
+    }
+    return "---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n"
+
+
+def dataset_card(config: Config, templates: list[PromptTemplate], model: str, stats: dict[str, Any]) -> str:
+    name = config.output.dataset_name
+    dotted = "; also any text matching `\\w+\\.\\w+` (the Docmatix rule)" if config.filters.drop_dotted_words else ""
+    ocr = f"Tesseract, languages {'+'.join(config.text.ocr_languages)}" if config.text.ocr else "OCR was off"
+    prompts = "\n".join(f"  - `{t.prompt_id}` ({t.form} form), sha256 `{t.sha256}`" for t in templates)
+    sources = ", ".join(f"`{p}`" for p in config.input.paths) or "the built-in sample corpus of generated PDFs"
+    f = config.filters
+    script = f" (below {f.min_script_share:.0%} of its letters)" if f.min_script_share else ""
+    grounding = f" (support below {f.min_support})" if f.min_support else " (off: scores kept, nothing dropped)"
+    near = f" and near-repeats (question and answer words each overlapping at least {f.near_duplicate_jaccard})" if f.near_duplicate_jaccard else ""
+    quality = stats.get("quality", {})
+    plots = "\n".join(f"![{title}](report/{name})" for name, (title, _) in PLOTS.items()) if quality else ""
+    drops = "\n".join(f"- `{r}`: {rate:.1%}" for r, rate in quality.get("qa_drop_rate_by_reason", {}).items()) or "- none"
+    columns = "\n".join(f"| `{column}` | {text} |" for column, text in COLUMN_DESCRIPTIONS.items())
+    return f"""{card_header(stats["examples_per_split"], config.output.license)}
+# {name}
+
+Document question answering examples for training vision-language models, made the way Docmatix was:
+PDF pages rendered to images, their text given to an LLM that wrote question/answer pairs, the pairs
+parsed and filtered. Each row holds up to {config.render.max_pages_per_example} page images of one PDF and the
+QA pairs about them.
+
+## How it was made
+
+- **Source:** {stats.get("inputs", 0)} input(s): {sources}.
+- **Model:** `{model}`, sampling temperature {config.sampling.temperature}, top_p {config.sampling.top_p},
+  max_tokens {config.sampling.max_tokens}, seed {config.sampling.seed}; answers constrained to JSON.
+- **Prompts:** one per document, drawn from its hash (seed {config.prompt.seed}); each row names its own:
+{prompts}
+- **Pages:** rendered at {config.render.dpi} dpi, longest side at most {config.render.max_side_px} px,
+  encoded as {config.render.image_format.upper()}; text from the PDF's text layer, or from OCR
+  ({ocr}) where the layer was missing or implausible.
+- **Filters:** dropped are empty texts, "unanswerable", refusals and meta-answers ("the document does not
+  say"), code-like text, Q#/A# markers, questions of fewer than {f.min_question_tokens} or more than
+  {f.max_question_tokens} tokens, answers of fewer than {f.min_answer_tokens} or more than {f.max_answer_tokens},
+  repetitive answers, questions that contain their answer, pairs copied from the prompt's examples, text
+  in a script the document does not use{script}, answers the page text does not support{grounding}{dotted},
+  and repeated questions. Across the whole dataset, exact repeats of a pair{near} are dropped too. Every
+  dropped pair is in `dropped/` with its reason.
+- **Grounding:** each pair's `support` (0 to 1) says how well the page text supports the answer; `page`
+  and `boxes` say where on which image the answer is printed.
+
+## Quality
+
+{plots}
+
+Share of QA pairs dropped by reason, of {stats.get("qa_generated", 0)} generated (`stats.json` → `quality`):
+{drops}
+
+## Statistics
+
+```json
+{json.dumps(stats, indent=2)}
+```
+
+Splits: `test` holds about {config.output.test_fraction:.0%} of the documents, chosen by document hash; all
+windows of a document, and of its near-copies (word 5-gram Jaccard similarity of at least
+{config.output.split_near_duplicate_jaccard}), are in the same split. Row `id`s are stable across reruns
+and regenerations. Documents that produced no example are listed with the reason in `rejects/`.
+
+## Columns
+
+| column | meaning |
+|---|---|
+{columns}
+
+## Use
+
+```python
+from datasets import load_dataset
+
+ds = load_dataset("path/to/this/folder-or-hub-repo", split="train")
+ds[0]["images"][0]  # a PIL image
+ds[0]["texts"]      # [{{"user": question, "assistant": answer, "source": ...}}, ...]
+```
+"""

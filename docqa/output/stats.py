@@ -1,0 +1,79 @@
+"""Counts kept while rows are written: the run's statistics and the quality report (stats.json)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from docqa.output.report import histogram
+from docqa.quality.filters import count_tokens
+from docqa.records import AnnotatedWindow
+
+
+@dataclass
+class Stats:
+    inputs: int = 0
+    windows_in_dataset: int = 0
+    windows_rejected: int = 0
+    pages_in_dataset: int = 0
+    pages_rendered: int = 0
+    pages_from_cache: int = 0
+    texts_extracted: int = 0  # pages whose text this run read from the PDF (text layer or OCR)
+    pages_ocr: int = 0
+    qa_generated: int = 0
+    qa_kept: int = 0
+    qa_dropped: Counter = field(default_factory=Counter)
+    rejects_by_stage: Counter = field(default_factory=Counter)
+    finish_reasons: Counter = field(default_factory=Counter)
+    examples_per_split: Counter = field(default_factory=Counter)
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    windows_cut_to_fit: int = 0
+    examples_per_prompt: Counter = field(default_factory=Counter)
+    answer_tokens: Counter = field(default_factory=Counter)  # kept pairs by answer length
+    support_kept: Counter = field(default_factory=Counter)  # kept pairs by support score (to 0.01)
+    support_dropped: Counter = field(default_factory=Counter)
+    answers_located: int = 0
+
+    def add(self, window: AnnotatedWindow) -> None:
+        if window.from_cache:
+            self.pages_from_cache += len(window.images)
+        else:
+            self.pages_rendered += len(window.images)
+            self.texts_extracted += len(window.text_sources)
+            self.pages_ocr += window.text_sources.count("ocr")
+        if window.prompt_token_ids:  # reached the engine
+            self.prompt_tokens += len(window.prompt_token_ids)
+            self.windows_cut_to_fit += window.document_tokens_dropped > 0
+        if window.finish_reason:
+            self.output_tokens += window.output_tokens
+            self.finish_reasons[window.finish_reason] += 1
+        self.qa_generated += len(window.qa) + len(window.dropped)
+        self.qa_kept += len(window.qa)
+        self.qa_dropped.update(d.reason for d in window.dropped)
+        self.answer_tokens.update(count_tokens(p.answer) for p in window.qa)
+        self.support_kept.update(round(p.support, 2) for p in window.qa)
+        self.support_dropped.update(round(d.support, 2) for d in window.dropped)
+        self.answers_located += sum(p.page >= 0 for p in window.qa)
+        if window.error:
+            self.windows_rejected += 1
+            self.rejects_by_stage[window.error.partition(": ")[0]] += 1
+        else:
+            self.windows_in_dataset += 1
+            self.pages_in_dataset += len(window.pages)
+            self.examples_per_prompt[window.prompt_id] += 1
+
+
+    def quality(self) -> dict[str, Any]:
+        """The quality report: drop rates per filter, yield per page, answer lengths and grounding scores."""
+        generated = max(self.qa_generated, 1)
+        return {
+            "qa_drop_rate_by_reason": {r: round(n / generated, 4) for r, n in self.qa_dropped.most_common()},
+            "qa_kept_rate": round(self.qa_kept / generated, 4),
+            "qa_per_page": round(self.qa_kept / max(self.pages_in_dataset, 1), 3),
+            "answers_located_on_page": round(self.answers_located / max(self.qa_kept, 1), 4),
+            "answer_tokens_histogram": histogram(self.answer_tokens, [1, 2, 4, 8, 16, 32, 64, 128]),
+            "support_histogram_kept": histogram(self.support_kept, [i / 10 for i in range(11)]),
+            "support_histogram_dropped": histogram(self.support_dropped, [i / 10 for i in range(11)]),
+        }

@@ -1,0 +1,45 @@
+"""Parse each completion into typed QA pairs, filter them and locate each kept answer on its page.
+
+A completion that is not the requested JSON (a base model that ran out of tokens mid-string) fails the
+window with the finish reason; a window whose pairs were all filtered out fails with the count per
+reason. Both end in the rejects table.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from docqa.config import FilterConfig
+from docqa.generate.answer import parse_completion
+from docqa.generate.prompts import PromptTemplate
+from docqa.quality.filters import apply_filters, pair_filters
+from docqa.quality.grounding import AnswerLocator
+from docqa.records import AnnotatedWindow, GeneratedWindow, extend
+from docqa.runtime.stage import Resources, Stage
+
+
+class ParseQA(Stage):
+    name = "parse"
+    input_type = GeneratedWindow
+    output_type = AnnotatedWindow
+    resources = Resources(batch_size=32, num_cpus=0.1)
+
+    def __init__(self, config: FilterConfig, templates: list[PromptTemplate]):
+        # The copy check compares with the examples of the template each window was prompted with.
+        self.filters = {t.prompt_id: pair_filters(config, t.instruction_text()) for t in templates}
+
+    def process(self, record: GeneratedWindow) -> list[AnnotatedWindow]:
+        try:
+            pairs = parse_completion(record.completion)
+        except ValueError as exc:
+            detail = f"finish_reason={record.finish_reason}, {record.output_tokens} tokens"
+            return [self.fail(record, f"completion is not the requested JSON ({exc}; {detail})")]
+        kept, dropped = apply_filters(pairs, "\n".join(record.texts), self.filters[record.prompt_id])
+        locator = AnswerLocator(record.words)
+        for pair in kept:
+            pair.page, pair.boxes = locator.locate(pair.answer)
+        annotated = extend(AnnotatedWindow, record, qa=kept, dropped=dropped)
+        if not kept:
+            counts = Counter(d.reason for d in dropped)
+            annotated.error = "filter: no QA pair kept (" + ", ".join(f"{r}: {n}" for r, n in counts.items()) + ")"
+        return [annotated]

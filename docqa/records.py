@@ -1,0 +1,186 @@
+"""Records that cross stage boundaries, and their Arrow schemas.
+
+A PDF flows through the stages as a growing record, one type per boundary:
+
+    SourceDocument --load--> PageWindow --prompt--> PromptedWindow --generate--> GeneratedWindow
+        --parse/filter--> AnnotatedWindow --writer--> a dataset row or a reject row
+
+A window is at most `render.max_pages_per_example` consecutive pages of one document: one example in
+the dataset. A record whose `error` is set ("stage: message") has failed; later stages pass it through
+untouched and the writer puts it in the rejects table. The Arrow schema of each record is derived from
+its fields, so it is written down once, here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, TypeVar
+
+import pyarrow as pa
+
+
+@dataclass
+class SourceDocument:
+    source_path: str
+
+
+@dataclass
+class PageWords:
+    """The words printed on one page, in reading order, with their boxes in pixels of the page image."""
+
+    text: list[str] = field(default_factory=list)
+    boxes: list[list[float]] = field(default_factory=list)  # [x0, y0, x1, y1] per word
+
+
+@dataclass
+class PageWindow:
+    source_path: str
+    doc_id: str = ""  # sha256 of the file's bytes; empty only when the file cannot be read
+    page_count: int = 0  # pages in the whole document
+    window: int = 0  # index of this window within the document
+    pages: list[int] = field(default_factory=list)  # 0-based page numbers in the document
+    images: list[bytes] = field(default_factory=list)  # encoded page images, one per page
+    texts: list[str] = field(default_factory=list)  # page texts, one per page
+    text_sources: list[str] = field(default_factory=list)  # where each text came from: "layer" or "ocr"
+    words: list[PageWords] = field(default_factory=list)  # the words of each page, for answer localisation
+    ocr_engine: str = ""  # the OCR engine and its language data, when any page was OCRed
+    source_metadata: str = ""  # JSON metadata that came with the document (a PDFA sample's .json)
+    from_cache: bool = False  # pages and texts came from the page cache, not from rendering
+    unit_records: int = 0  # records the input unit (a PDF or a tar shard) this came from produced
+    error: str | None = None  # "stage: message" when this window failed
+
+
+@dataclass
+class PromptedWindow(PageWindow):
+    prompt_id: str = ""
+    prompt_sha256: str = ""  # hash of the template file the prompt was built from
+    prompt_token_ids: list[int] = field(default_factory=list)  # exactly what the engine is given
+    document_tokens: int = 0  # tokens of page text before any cut
+    document_tokens_dropped: int = 0  # tokens cut from the end of the page text to fit the context
+
+
+@dataclass
+class GeneratedWindow(PromptedWindow):
+    model: str = ""
+    completion: str = ""
+    finish_reason: str = ""
+    output_tokens: int = 0
+
+
+@dataclass
+class QAPair:
+    question: str
+    answer: str
+    support: float = 0.0  # how well the window's text supports the answer (docqa.quality.grounding.support_score)
+    page: int = -1  # index in the window's images of the page that prints the answer; -1: not found
+    boxes: list[list[float]] = field(default_factory=list)  # [x0, y0, x1, y1] in pixels of that image
+
+
+@dataclass
+class DroppedPair:
+    question: str
+    answer: str
+    reason: str
+    support: float = 0.0
+
+
+@dataclass
+class AnnotatedWindow(GeneratedWindow):
+    qa: list[QAPair] = field(default_factory=list)  # pairs that passed every filter
+    dropped: list[DroppedPair] = field(default_factory=list)  # pairs a filter rejected, with its reason
+
+
+@dataclass
+class Reject:
+    """One rejects-table row: a document (or one window of it) that produced no example."""
+
+    doc_id: str
+    source_path: str
+    pages: list[int]
+    stage: str
+    reason: str
+
+
+R = TypeVar("R")
+
+_SCALARS: dict[Any, pa.DataType] = {
+    str: pa.string(),
+    int: pa.int64(),
+    float: pa.float64(),
+    bool: pa.bool_(),
+    bytes: pa.binary(),
+}
+
+
+def _arrow_type(tp: Any) -> pa.DataType:
+    if tp in _SCALARS:
+        return _SCALARS[tp]
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _arrow_type(inner)
+    if origin is list:
+        return pa.list_(_arrow_type(typing.get_args(tp)[0]))
+    if dataclasses.is_dataclass(tp):
+        return pa.struct([pa.field(f, t) for f, t in _field_types(tp).items()])
+    raise TypeError(f"no Arrow type for {tp!r}")
+
+
+@cache
+def _field_types(cls: type) -> dict[str, pa.DataType]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: _arrow_type(hints[f.name]) for f in dataclasses.fields(cls)}
+
+
+@cache
+def arrow_schema(cls: type) -> pa.Schema:
+    return pa.schema([pa.field(name, t) for name, t in _field_types(cls).items()])
+
+
+@cache
+def _nested_record_types(cls: type) -> dict[str, type]:
+    """Fields that hold a list of records, e.g. AnnotatedWindow.qa -> QAPair."""
+    nested = {}
+    for name, tp in typing.get_type_hints(cls).items():
+        if typing.get_origin(tp) is list and dataclasses.is_dataclass(typing.get_args(tp)[0]):
+            nested[name] = typing.get_args(tp)[0]
+    return nested
+
+
+def from_row(cls: type[R], row: dict[str, Any]) -> R:
+    nested = _nested_record_types(cls)
+    values = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        value = row[f.name]
+        if f.name in nested and value is not None:
+            value = [from_row(nested[f.name], item) for item in value]
+        values[f.name] = value
+    return cls(**values)
+
+
+def to_row(record: Any) -> dict[str, Any]:
+    row = {}
+    for f in dataclasses.fields(record):
+        value = getattr(record, f.name)
+        if isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
+            value = [to_row(item) for item in value]
+        row[f.name] = value
+    return row
+
+
+def to_table(cls: type, records: list[Any]) -> pa.Table:
+    return pa.Table.from_pylist([to_row(r) for r in records], schema=arrow_schema(cls))
+
+
+def from_table(cls: type[R], table: pa.Table) -> list[R]:
+    return [from_row(cls, row) for row in table.to_pylist()]
+
+
+def extend(cls: type[R], record: Any, **values: Any) -> R:
+    """Promote a record to the next boundary's type, keeping its fields and adding `values`."""
+    kept = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+    return cls(**kept, **values)

@@ -1,0 +1,116 @@
+"""One dataset run: resolve inputs and model, stream the plan through a runner into committed work
+units, then assemble the dataset from them."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from docqa.config import Config, dump_config
+from docqa.generate.model import model_label, resolve_model
+from docqa.generate.prompts import load_templates
+from docqa.ingest.sources import discover_sources, is_url
+from docqa.output.card import dataset_card
+from docqa.output.publish import output_filesystem, upload
+from docqa.output.schema import RunInfo
+from docqa.output.writer import DatasetWriter
+from docqa.quality.dedup import DatasetDeduplicator, near_copy_groups
+from docqa.records import AnnotatedWindow
+from docqa.runtime.plan import StagePlan, build_plan
+from docqa.runtime.units import UnitStore, run_key, work_root
+
+
+def input_paths(config: Config) -> list[str]:
+    if config.input.paths:
+        return discover_sources(config.input.paths)
+    from docqa.demo.corpus import write_sample_corpus
+
+    sample_dir = Path(config.input.sample_dir)
+    print(f"No input given: using the built-in sample corpus in {sample_dir}", flush=True)
+    return discover_sources([str(p) for p in write_sample_corpus(sample_dir)])
+
+
+class UploadFailed(Exception):
+    """The dataset was built but not (wholly) uploaded; the work is kept, so a rerun only uploads."""
+
+
+def build_folder(config: Config) -> Path:
+    """Where the dataset is built: `output.dir` itself, or a staging folder named after its URL."""
+    if not is_url(config.output.dir):
+        return Path(config.output.dir)
+    return Path(config.output.staging_dir) / hashlib.sha256(config.output.dir.encode()).hexdigest()[:16]
+
+
+def run_pipeline(config: Config) -> dict[str, Any]:
+    """Build the dataset described by `config`; returns the run's statistics (also in stats.json).
+
+    Inputs already committed by an earlier, interrupted run with the same settings are not redone.
+    """
+    started = time.monotonic()
+    if is_url(config.output.dir):
+        output_filesystem(config.output.dir)  # a missing package or a typo stops the run now, not after it
+    out = build_folder(config)
+    sources = input_paths(config)
+    templates = load_templates(config.prompt.directory, config.prompt.templates)
+    key = run_key(config, templates)
+    store = UnitStore(work_root(out) / key)
+    pending = [s for s in sources if not store.is_done(s)]
+    label = model_label(config.model)
+    print(f"{len(sources)} input(s) -> {config.output.dir} with {label}", flush=True)
+    if len(pending) < len(sources):
+        print(f"Resuming: {len(sources) - len(pending)} input(s) already done, {len(pending)} to go", flush=True)
+    if pending:
+        plan = build_plan(config, templates, resolve_model(config.model), label)
+        with tqdm(total=len(pending), desc="inputs done", unit="input") as progress:
+            for batch in _run(plan, pending, config):
+                progress.update(store.add(batch))
+        if store.unfinished():
+            raise RuntimeError(f"records of {len(store.unfinished())} input(s) never arrived; run again to redo them")
+    sampling = config.sampling
+    documents = (item for source in sources for item in store.document_texts(source).items())
+    writer = DatasetWriter(
+        out,
+        RunInfo(sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.seed),
+        config.output.shard_max_rows,
+        config.output.row_group_rows,
+        config.output.test_fraction,
+        groups=near_copy_groups(documents, config.output.split_near_duplicate_jaccard),
+        shard_max_mb=config.output.shard_max_mb,
+        row_group_mb=config.output.row_group_mb,
+    )
+    deduplicator = DatasetDeduplicator(config.filters.near_duplicate_jaccard)
+    for source in sources:
+        writer.add([deduplicator.apply(window) for window in store.read(source)])
+    stats = writer.close(
+        sources,
+        dump_config(config),
+        lambda stats: dataset_card(config, templates, label, stats),
+        {"wall_seconds": round(time.monotonic() - started, 1), "model": label},
+    )
+    if is_url(config.output.dir):
+        try:
+            upload(out, config.output.dir)
+        except Exception as exc:  # the committed work stays: a rerun assembles and uploads, generating nothing
+            raise UploadFailed(
+                f"uploading to {config.output.dir} failed ({type(exc).__name__}: {exc}); the dataset is built in "
+                f"{out}: run the same command again to upload it without redoing any input"
+            ) from exc
+        shutil.rmtree(out)
+    shutil.rmtree(work_root(out), ignore_errors=True)
+    return stats
+
+
+def _run(plan: StagePlan, sources: list[str], config: Config) -> Iterator[list[AnnotatedWindow]]:
+    if config.run.runner == "ray":
+        from docqa.runtime.ray_dag import run_ray
+
+        return run_ray(plan, sources, config.run)
+    from docqa.runtime.local import run_local
+
+    return run_local(plan, sources)

@@ -1,0 +1,67 @@
+"""The stages of a run, in order, built once from the config; each declares how it batches and what it
+needs (`Stage.resources`).
+
+Both runners take this plan: `docqa.runtime.local` loops over it, `docqa.runtime.ray_dag` turns it into
+Ray Data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from docqa.config import Config
+from docqa.generate.answer import response_schema
+from docqa.generate.endpoint import EndpointGenerateQA
+from docqa.generate.prompt_stage import BuildPrompts
+from docqa.generate.prompts import PromptTemplate
+from docqa.generate.vllm_engine import GenerateQA
+from docqa.ingest.load import LoadDocuments
+from docqa.quality.annotate import ParseQA
+from docqa.runtime.page_cache import PageCache, settings_key
+from docqa.runtime.stage import Stage
+
+
+@dataclass
+class StagePlan:
+    stages: list[Stage]
+
+
+def page_cache(config: Config) -> PageCache | None:
+    return PageCache(config.output.cache_dir, settings_key(config)) if config.output.cache_dir else None
+
+
+def generate_stage(config: Config, model_path: str, model_label: str) -> Stage:
+    """The LLM stage: an engine in each of `model.replicas` actors, or requests to `model.endpoint`."""
+    schema = response_schema(config.sampling.max_pairs)
+    if config.model.endpoint:
+        return EndpointGenerateQA(model_label, config.model, config.sampling, schema)
+    return GenerateQA(model_path, model_label, config.model, config.sampling, schema)
+
+
+def build_plan(config: Config, templates: list[PromptTemplate], model_path: str, model_label: str) -> StagePlan:
+    sampling = config.sampling
+    return StagePlan(
+        [
+            LoadDocuments(
+                config.input,
+                config.render,
+                config.text,
+                config.limits,
+                page_cache(config),
+                workers=config.run.load_workers,
+                num_cpus=config.run.load_num_cpus,
+            ),
+            BuildPrompts(
+                templates,
+                config.prompt.seed,
+                model_path,
+                config.model.max_model_len,
+                sampling.max_tokens,
+                sampling.max_pairs,
+                config.model.revision,
+                batch_size=config.run.prompt_batch_size,
+            ),
+            generate_stage(config, model_path, model_label),
+            ParseQA(config.filters, templates),
+        ]
+    )

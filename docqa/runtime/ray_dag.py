@@ -1,0 +1,65 @@
+"""The Ray Data DAG: the only module that imports Ray. It adapts the plan's stages to `map_batches`.
+
+Stateless stages run as tasks; stages holding a model or tokenizer run in long-lived actors, the LLM
+engine as `model.replicas` actors. Execution streams: documents are loaded while earlier windows are
+generated, and finished windows reach the caller as they complete, in any order (the dataset is
+assembled in input order from committed work units, see `docqa.runtime.units`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pyarrow as pa
+import ray
+
+from docqa.config import RunConfig
+from docqa.records import AnnotatedWindow, SourceDocument, from_table, to_row, to_table
+from docqa.runtime.plan import StagePlan
+from docqa.runtime.stage import Stage
+
+
+class _StageAdapter:
+    """Holds one stage (its model loaded once) and maps Arrow batches through it."""
+
+    def __init__(self, stage: Stage):
+        self.stage = stage
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return to_table(self.stage.output_type, self.stage(from_table(self.stage.input_type, batch)))
+
+
+def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[list[AnnotatedWindow]]:
+    if not ray.is_initialized():
+        # Join the configured cluster, or the one a Ray job runs in (RAY_ADDRESS); otherwise start a
+        # fresh local instance rather than attach to whatever /tmp/ray says was last started here.
+        address = run.ray_address or os.environ.get("RAY_ADDRESS")
+        ray.init(address=address or "local", num_cpus=None if address else run.num_cpus)
+    if run.object_store_mb:
+        limits = ray.data.ExecutionResources.for_limits(object_store_memory=run.object_store_mb * 2**20)
+        ray.data.DataContext.get_current().execution_options.resource_limits = limits
+    # One document per block, so that loading spreads over workers from the start.
+    ds = ray.data.from_items([to_row(SourceDocument(s)) for s in sources], override_num_blocks=len(sources))
+    for stage in plan.stages:
+        # Named after the stage, so Ray's progress reads "MapBatches(GenerateQA)".
+        adapter = type(type(stage).__name__, (_StageAdapter,), {})
+        needs = stage.resources
+        options = dict(
+            batch_size=needs.batch_size,
+            batch_format="pyarrow",
+            num_cpus=needs.num_cpus,
+            memory=needs.memory_gb * 2**30 or None,
+        )
+        if needs.stateful:
+            ds = ds.map_batches(
+                adapter,
+                fn_constructor_args=(stage,),
+                compute=ray.data.ActorPoolStrategy(size=needs.replicas),
+                num_gpus=needs.num_gpus or None,
+                **options,
+            )
+        else:
+            ds = ds.map_batches(adapter(stage), **options)
+    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+        yield from_table(AnnotatedWindow, batch)

@@ -1,0 +1,74 @@
+"""The stage contract: a batch of records in, a batch of records out. No Ray in here.
+
+A stage declares its input and output record types and the resources it needs (`Resources`, read by
+the runners), does its heavy set-up in `setup()` (so it pickles
+cheaply and Ray can ship it), and processes records one at a time in `process()` (0..N outputs each), or
+a whole batch at once by overriding `process_batch()` (the LLM engine does). Records that already carry
+an error are passed through. An exception raised for one record becomes that record's error
+("stage: ExceptionType: message"); only a failure of the whole batch (a dead engine) or an error the
+stage declares `fatal` (a worker that cannot start) stops the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from docqa.records import extend
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a stage asks of the runner: how it batches and what each of its workers reserves."""
+
+    batch_size: int = 64  # records handed to `__call__` at once
+    num_cpus: float = 0.1  # CPUs reserved per worker in Ray's accounting
+    num_gpus: float = 0
+    memory_gb: float = 0  # memory each worker is expected to hold, so Ray does not overcommit the node
+    stateful: bool = False  # holds a loaded model, tokenizer or worker process: runs in long-lived actors
+    replicas: int = 1  # actors, when stateful
+
+
+class Stage:
+    name: ClassVar[str]
+    input_type: ClassVar[type]
+    output_type: ClassVar[type]
+    resources: Resources = Resources()  # a stage built from config sets its own in __init__
+
+    fatal: ClassVar[tuple[type[Exception], ...]] = ()  # errors that no record can get past: they stop the run
+    _ready = False
+
+    def setup(self) -> None:
+        """Load what the stage needs (a tokenizer, a model). Called once per process, before the first batch."""
+
+    def process(self, record: Any) -> list[Any]:
+        raise NotImplementedError
+
+    def process_batch(self, records: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        for record in records:
+            try:
+                out.extend(self.process(record))
+            except self.fatal:
+                raise
+            except Exception as exc:  # one bad record must not stop the run: it becomes a reject
+                out.append(self.fail(record, f"{type(exc).__name__}: {exc}"))
+        return out
+
+    def fail(self, record: Any, message: str) -> Any:
+        failed = extend(self.output_type, record) if type(record) is not self.output_type else record
+        failed.error = f"{self.name}: {message}"
+        return failed
+
+    def ensure_setup(self) -> None:
+        """Run `setup()` unless this process has already; the first batch does this by itself."""
+        if not self._ready:
+            self.setup()
+            self._ready = True
+
+    def __call__(self, records: list[Any]) -> list[Any]:
+        self.ensure_setup()
+        healthy = [r for r in records if getattr(r, "error", None) is None]
+        out = self.process_batch(healthy) if healthy else []
+        failed = [r for r in records if getattr(r, "error", None) is not None]
+        return out + [r if type(r) is self.output_type else extend(self.output_type, r) for r in failed]

@@ -1,0 +1,82 @@
+"""Run `python -m docqa dataset ...` as a Ray job on a cluster: `make dataset` does this when
+RAY_ADDRESS (the cluster's dashboard, e.g. http://head:8265) is set.
+
+The project folder is shipped as the job's working directory (without .venv, .cache, out and .git), and
+the job runs with the same Python path as here, so every node needs the project's environment at that
+path (one image or one shared filesystem for the cluster). Paths in the config that the job must share
+with this machine (output, caches, inputs) are made absolute, so they must be on a filesystem every node
+sees. Logs stream back; the job id and the output folder are printed; the exit code is the job's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from docqa.config import Config
+from docqa.ingest.sources import is_url
+
+ROOT = Path(__file__).resolve().parents[1]
+AGENT_WAIT_S = 120  # how long a fresh cluster may take to accept jobs
+NOT_SHIPPED = [".venv", ".cache", "out", ".git", "__pycache__", "*.egg-info"]
+
+
+def _absolute(path: str) -> str:
+    """A local path made absolute (`~` expanded, a list file's `@` kept); a URL as it is."""
+    if path.startswith("@"):
+        return "@" + _absolute(path[1:])
+    return path if is_url(path) else str(Path(path).expanduser().resolve())
+
+
+def job_arguments(config_path: str, config: Config, overrides: list[str]) -> list[str]:
+    """The `pipeline dataset` arguments for the job: the same settings, with shared paths made absolute."""
+    shared = {
+        "output.dir": config.output.dir,
+        "output.staging_dir": config.output.staging_dir,
+        "model.cache_dir": config.model.cache_dir,
+        "input.sample_dir": config.input.sample_dir,
+    }
+    if config.output.cache_dir:
+        shared["output.cache_dir"] = config.output.cache_dir
+    arguments = ["--config", _absolute(config_path)]
+    for override in overrides:
+        arguments += ["--set", override]
+    for key, value in shared.items():
+        arguments += ["--set", f"{key}={_absolute(value)}"]
+    if config.input.paths:
+        arguments += ["--set", "input.paths=[" + ",".join(f'"{_absolute(p)}"' for p in config.input.paths) + "]"]
+    return arguments
+
+
+def submit(address: str, config_path: str, config: Config, overrides: list[str]) -> int:
+    """Submit the run as a Ray job to the cluster whose dashboard is at `address`, follow it to its end."""
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    client = JobSubmissionClient(address)
+    arguments = job_arguments(config_path, config, overrides)
+    entrypoint = shlex.join([sys.executable, "-m", "docqa", "dataset", *arguments])
+    deadline = time.monotonic() + AGENT_WAIT_S
+    while True:
+        try:
+            job_id = client.submit_job(
+                entrypoint=entrypoint, runtime_env={"working_dir": str(ROOT), "excludes": NOT_SHIPPED}
+            )
+            break
+        except RuntimeError as exc:  # a cluster that has just started may not have its job agent up yet
+            if "No available agent" not in str(exc) or time.monotonic() > deadline:
+                raise
+            print("Waiting for the cluster's job agent to come up...", flush=True)
+            time.sleep(5)
+    print(f"Submitted Ray job {job_id} to {address}; the dataset goes to {_absolute(config.output.dir)}", flush=True)
+
+    async def follow() -> None:
+        async for lines in client.tail_job_logs(job_id):
+            print(lines, end="", flush=True)
+
+    asyncio.run(follow())
+    status = client.get_job_status(job_id)
+    print(f"Ray job {job_id}: {status}", flush=True)
+    return 0 if status == JobStatus.SUCCEEDED else 1

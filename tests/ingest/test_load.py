@@ -1,0 +1,172 @@
+"""The load stage on real PDFs: the generated sample corpus, the generated hostile corpus, tar shards,
+and ../shared/corpus. Real PyMuPDF, real Tesseract, real worker processes."""
+
+import csv
+import hashlib
+import io
+import json
+import tarfile
+import time
+
+import pytest
+from PIL import Image
+
+from docqa.config import InputConfig, LimitsConfig, RenderConfig, TextConfig
+from docqa.demo.corpus import SAMPLE_FACTS
+from docqa.ingest.load import LoadDocuments
+from docqa.records import SourceDocument
+from tests.corpora.hostile import HOSTILE_CASES, KNOWN_PASSWORD, SCANNED_TEXT, write_hostile_corpus
+
+
+def loader(input=None, render=None, text=None, limits=None):
+    return LoadDocuments(
+        InputConfig(**(input or {})), RenderConfig(**(render or {})), TextConfig(**(text or {})), LimitsConfig(**(limits or {}))
+    )
+
+
+def load(paths, **sections):
+    return loader(**sections)([SourceDocument(str(p)) for p in paths])
+
+
+def by_name(corpus, name):
+    return next(p for p in corpus if p.name == name)
+
+
+def words(text):
+    return " ".join(text.split())
+
+
+def test_pages_become_images_and_texts_in_windows_of_four(sample_corpus):
+    report = by_name(sample_corpus, "report.pdf")
+    windows = load([report])
+    assert [w.pages for w in windows] == [[0, 1, 2, 3], [4, 5]]
+    assert all(w.error is None and w.page_count == 6 for w in windows)
+    assert windows[0].doc_id == hashlib.sha256(report.read_bytes()).hexdigest()
+    image = Image.open(io.BytesIO(windows[0].images[0]))
+    assert image.format == "PNG"
+    assert image.size == (1240, 1755)  # A4, 595 x 842 pt, at 150 dpi; MuPDF rounds up
+    text = words(" ".join(t for w in windows for t in w.texts))
+    assert all(fact in text for fact in SAMPLE_FACTS["report.pdf"])
+    assert set(windows[0].text_sources) == {"layer"} and windows[0].ocr_engine == ""
+
+
+@pytest.mark.parametrize("image_format", ["jpeg", "webp"])
+def test_long_side_cap_and_other_image_formats(sample_corpus, image_format):
+    (window,) = load([by_name(sample_corpus, "invoice.pdf")], render={"max_side_px": 500, "image_format": image_format})
+    image = Image.open(io.BytesIO(window.images[0]))
+    assert image.format == image_format.upper()
+    assert max(image.size) == 500
+
+
+def test_skip_mode_rejects_long_documents_with_the_reason(sample_corpus):
+    (window,) = load([by_name(sample_corpus, "report.pdf")], render={"long_documents": "skip"})
+    assert window.error == "load: 6 pages, more than 4 (render.long_documents=skip)"
+    assert window.images == []
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hostile")
+    paths = write_hostile_corpus(folder)
+    started = time.monotonic()
+    windows = load(paths, input={"passwords": ["wrong", KNOWN_PASSWORD]})
+    return {p.name: [w for w in windows if w.source_path == str(p)] for p in paths}, time.monotonic() - started
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_CASES))
+def test_generated_hostile_files_end_as_specified(hostile, name):
+    windows = hostile[0][name]
+    expected = HOSTILE_CASES[name]
+    assert windows, f"{name} produced nothing"
+    if expected in ("text", "ocr"):
+        assert all(w.error is None for w in windows), [w.error for w in windows]
+        assert {s for w in windows for s in w.text_sources} == {"layer" if expected == "text" else "ocr"}
+    else:
+        assert all(w.error and w.error.startswith(expected) for w in windows), [w.error for w in windows]
+
+
+def test_scanned_page_is_read_by_ocr_and_the_engine_recorded(hostile):
+    (window,) = hostile[0]["scanned.pdf"]
+    assert words(window.texts[0]) == SCANNED_TEXT
+    assert "Tesseract" in window.ocr_engine
+
+
+def test_huge_page_is_rendered_within_the_pixel_caps(hostile):
+    (window,) = hostile[0]["huge-page.pdf"]
+    assert Image.open(io.BytesIO(window.images[0])).size == (2940, 2940)
+
+
+def test_a_hanging_or_exploding_document_costs_only_itself(tmp_path, sample_corpus):
+    """A tiny time limit makes every document time out: each is rejected, none stops the stage."""
+    paths = [by_name(sample_corpus, "invoice.pdf"), by_name(sample_corpus, "form.pdf")]
+    windows = load(paths, limits={"document_timeout_s": 0.001})
+    assert [w.error for w in windows] == ["load: timed out after 0.001 s"] * 2
+    (window,) = load(paths[:1])  # and a normal limit afterwards works
+    assert window.error is None
+
+
+def test_missing_file_and_too_large_file(tmp_path, sample_corpus):
+    (missing,) = load([tmp_path / "gone.pdf"])
+    assert missing.error.startswith("load: cannot read file") and missing.doc_id == ""
+    (large,) = load([by_name(sample_corpus, "report.pdf")], input={"max_file_mb": 0.001})
+    assert large.error.startswith("load: file too large")
+
+
+def test_webdataset_shard_documents_carry_their_metadata(tmp_path, sample_corpus):
+    shard = tmp_path / "pdfa-00000.tar"
+    with tarfile.open(shard, "w") as tar:
+        for key, pdf in [("0001", "invoice.pdf"), ("0002", "form.pdf")]:
+            for name, data in [(f"{key}.json", json.dumps({"url": f"https://example.org/{pdf}"}).encode()),
+                               (f"{key}.pdf", by_name(sample_corpus, pdf).read_bytes())]:
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    windows = load([shard])
+    assert [w.source_path for w in windows] == [f"{shard}::0001.pdf", f"{shard}::0002.pdf"]
+    assert json.loads(windows[0].source_metadata) == {"url": "https://example.org/invoice.pdf"}
+    assert all(w.error is None for w in windows)
+
+
+def test_shared_corpus_all_files_accounted_for_without_crash_or_hang(shared_corpus):
+    """Every normal file yields text; scans yield OCR words; broken files are rejected with a reason."""
+    with (shared_corpus / "MANIFEST.tsv").open(newline="", encoding="utf-8") as rows:
+        paths = sorted(shared_corpus / row["file"] for row in csv.DictReader(rows, delimiter="\t"))
+    assert all(path.is_file() for path in paths)
+    started = time.monotonic()
+    windows = load(paths, text={"ocr_languages": ["eng", "rus"]})
+    elapsed = time.monotonic() - started
+    assert elapsed < 600  # a hang would hit the per-document limit; the whole run stays bounded
+    by_file = {str(p): [w for w in windows if w.source_path == str(p)] for p in paths}
+    assert all(by_file.values()), [p for p, w in by_file.items() if not w]
+    for path, file_windows in by_file.items():
+        if "/normal/" in path:
+            assert any(w.error is None and any(t.strip() for t in w.texts) for w in file_windows), path
+        if "/broken/" in path:
+            for w in file_windows:
+                assert w.error is None or (w.error.startswith("load: ") and len(w.error) > 12), path
+    scanned_ocr = [w for p, ws in by_file.items() if "/scanned/" in p for w in ws if "ocr" in w.text_sources]
+    assert scanned_ocr and all(len(" ".join(w.texts).split()) > 5 for w in scanned_ocr)
+
+
+def test_page_cache_serves_a_second_load_without_rendering(tmp_path, sample_corpus):
+    from docqa.runtime.page_cache import PageCache
+
+    cache = PageCache(f"file://{tmp_path}/cache", "settings1")
+    invoice = by_name(sample_corpus, "invoice.pdf")
+    copy = tmp_path / "same-bytes-elsewhere.pdf"
+    copy.write_bytes(invoice.read_bytes())
+    stage = LoadDocuments(InputConfig(), RenderConfig(), TextConfig(), LimitsConfig(), cache)
+    (first,) = stage([SourceDocument(str(invoice))])
+    (second,) = stage([SourceDocument(str(copy))])
+    assert (first.from_cache, second.from_cache) == (False, True)
+    assert (second.images, second.texts, second.doc_id) == (first.images, first.texts, first.doc_id)
+    assert second.source_path == str(copy)
+    other_settings = LoadDocuments(InputConfig(), RenderConfig(), TextConfig(), LimitsConfig(), PageCache(f"file://{tmp_path}/cache", "settings2"))
+    assert not other_settings([SourceDocument(str(invoice))])[0].from_cache
+
+
+def test_every_record_knows_how_many_its_input_produced(sample_corpus, tmp_path):
+    bad = tmp_path / "bad.pdf"
+    bad.write_text("not a pdf")
+    windows = load([by_name(sample_corpus, "report.pdf"), bad])
+    assert [w.unit_records for w in windows] == [2, 2, 1]
