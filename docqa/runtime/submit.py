@@ -19,7 +19,7 @@ from pathlib import Path
 from docqa.config import Config
 from docqa.ingest.sources import is_url
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the project folder, shipped as the job's working directory
 AGENT_WAIT_S = 120  # how long a fresh cluster may take to accept jobs
 NOT_SHIPPED = [".venv", ".cache", "out", ".git", "__pycache__", "*.egg-info"]
 
