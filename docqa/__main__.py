@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from docqa.config import load_config
-from docqa.ingest.sources import NoInputError
+from docqa.errors import UserError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,20 +60,20 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"input.paths={json.dumps(args.input)}")
     if args.output:
         overrides.append(f"output.dir={json.dumps(args.output)}")
-    config = load_config(args.config, overrides)
-    if args.command == "submit":
-        from docqa.runtime.submit import submit
-
-        return submit(args.address, args.config, config, overrides)
-    from docqa.output.publish import OutputError
-    from docqa.run import UploadFailed, run_pipeline
-
     try:
-        stats = run_pipeline(config)
-    except UploadFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (NoInputError, OutputError) as exc:
+        config = load_config(args.config, overrides)
+        if args.command == "submit":
+            from docqa.runtime.submit import submit
+
+            return submit(args.address, args.config, config, overrides)
+        from docqa.run import UploadFailed, run_pipeline
+
+        try:
+            stats = run_pipeline(config)
+        except UploadFailed as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    except UserError as exc:  # bad input, settings or output: nothing was done, the message says what to fix
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(stats, indent=2))

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from docqa.errors import UserError
 
 EMBEDDED_MODEL = "embedded:gemma-3-270m"
 
@@ -283,13 +285,32 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     node[leaf] = yaml.safe_load(raw)
 
 
+class ConfigError(UserError):
+    """The config file cannot be read, an override is malformed, or a field is unknown or invalid."""
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
+    """The validated config; every problem found is named, by field, in one ConfigError."""
     data: dict[str, Any] = {}
-    if path is not None:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    for assignment in overrides:
-        apply_override(data, assignment)
-    return Config.model_validate(data)
+    try:
+        if path is not None:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        for assignment in overrides:
+            apply_override(data, assignment)
+        return Config.model_validate(data)
+    except (OSError, yaml.YAMLError, ValueError) as exc:  # ValidationError is a ValueError
+        raise ConfigError(f"config {path or '(defaults)'}: {_describe(exc)}") from None
+
+
+def _describe(exc: Exception) -> str:
+    if not isinstance(exc, ValidationError):
+        return str(exc).replace("\n", " ")
+    problems = []
+    for error in exc.errors():
+        field = ".".join(map(str, error["loc"])) or "top level"
+        problem = "unknown field (see docqa/config.py)" if error["type"] == "extra_forbidden" else error["msg"]
+        problems.append(f"{field}: {problem}")
+    return "; ".join(problems)
 
 
 def dump_config(config: Config) -> str:

@@ -56,8 +56,8 @@ def run_pipeline(config: Config) -> dict[str, Any]:
     if is_url(config.output.dir):
         output_filesystem(config.output.dir)  # a missing package or a typo stops the run now, not after it
     out = build_folder(config)
-    sources = input_paths(config)
     templates = load_templates(config.prompt.directory, config.prompt.templates)
+    sources = input_paths(config)
     key = run_key(config, templates)
     store = UnitStore(work_root(out) / key)
     pending = [s for s in sources if not store.is_done(s)]

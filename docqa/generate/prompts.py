@@ -20,6 +20,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from docqa.errors import UserError
+
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -96,6 +98,10 @@ PROMPT_SETS: dict[str, list[str]] = {
 }
 
 
+class PromptError(UserError):
+    """A prompt id or set that does not exist, or a template file that does not follow the format."""
+
+
 def load_templates(directory: str | Path, names: list[str]) -> list[PromptTemplate]:
     """Templates for `names`, each a prompt id or the name of a set in `PROMPT_SETS`; each template once."""
     prompt_ids = list(dict.fromkeys(prompt_id for name in names for prompt_id in PROMPT_SETS.get(name, [name])))
@@ -103,7 +109,7 @@ def load_templates(directory: str | Path, names: list[str]) -> list[PromptTempla
     unknown = [prompt_id for prompt_id in prompt_ids if prompt_id not in available]
     if unknown or not prompt_ids:
         problem = f"unknown prompt or prompt set {', '.join(unknown)} in {directory}" if unknown else "no prompt named"
-        raise ValueError(f"{problem}; prompts: {', '.join(available) or 'none'}; prompt sets: {', '.join(PROMPT_SETS)}")
+        raise PromptError(f"{problem}; prompts: {', '.join(available) or 'none'}; prompt sets: {', '.join(PROMPT_SETS)}")
     return [load_template(directory, prompt_id) for prompt_id in prompt_ids]
 
 

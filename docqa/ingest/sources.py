@@ -31,13 +31,15 @@ from typing import Any, BinaryIO
 
 import fsspec
 
+from docqa.errors import UserError
+
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 MEMBER_SEPARATOR = "::"  # "shard.tar::doc7.pdf" names a document inside a shard
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
-class NoInputError(Exception):
+class NoInputError(UserError):
     """Nothing to process: the run stops here instead of "succeeding" on an empty corpus."""
 
 

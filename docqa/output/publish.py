@@ -13,8 +13,10 @@ from pathlib import Path
 import fsspec
 from tqdm import tqdm
 
+from docqa.errors import UserError
 
-class OutputError(Exception):
+
+class OutputError(UserError):
     """The output URL cannot be opened: a filesystem package is missing or the protocol is unknown."""
 
 

@@ -8,7 +8,14 @@ from collections import Counter
 
 import pytest
 
-from docqa.generate.prompts import PROMPT_SETS, PromptTemplate, choose_template, load_template, load_templates
+from docqa.generate.prompts import (
+    PROMPT_SETS,
+    PromptError,
+    PromptTemplate,
+    choose_template,
+    load_template,
+    load_templates,
+)
 from docqa.quality.filters import normalised_text
 from tests.conftest import ROOT
 
@@ -145,10 +152,10 @@ def test_load_templates_mixes_ids_and_sets_and_loads_each_once():
 
 
 def test_load_templates_rejects_an_unknown_name_listing_what_exists():
-    with pytest.raises(ValueError, match="unknown prompt or prompt set docmatix-chats") as error:
+    with pytest.raises(PromptError, match="unknown prompt or prompt set docmatix-chats") as error:
         load_templates(PROMPTS, ["docmatix-chats"])
     assert "docmatix-qa-completion-v1" in str(error.value) and "docmatix-chat," in str(error.value)
-    with pytest.raises(ValueError, match="no prompt named"):
+    with pytest.raises(PromptError, match="no prompt named"):
         load_templates(PROMPTS, [])
 
 

@@ -32,9 +32,9 @@ from docqa.output.card import dataset_card
 from docqa.output.hub import PushInterrupted, push_dataset
 from docqa.output.schema import RunInfo
 from docqa.output.writer import DatasetWriter
-from tests.output import test_dataset
 from tests.conftest import ROOT, load_fresh
 from tests.fakes.hub_server import FakeHub
+from tests.output import test_dataset
 
 TOKEN = "hf_" + secrets.token_hex(16)
 REPO = "alice/docqa"
