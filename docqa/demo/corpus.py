@@ -49,9 +49,10 @@ def write_sample_corpus(out_dir: pathlib.Path) -> list[pathlib.Path]:
     paths = []
     for file_name, (title, build) in DOCUMENTS.items():
         doc = build()
-        # Fixed dates and no new file ID keep the bytes identical from run to run.
+        # Fixed dates and no new file ID keep the bytes identical from run to run; the creator is the
+        # corpus's first module name, kept so that document ids (sha256 of the bytes) never change.
         doc.set_metadata({"title": title, "author": "pipeline sample corpus",
-                          "creator": "docqa.demo.corpus", "producer": "PyMuPDF",
+                          "creator": "pipeline.samples", "producer": "PyMuPDF",
                           "creationDate": FIXED_DATE, "modDate": FIXED_DATE})
         path = out_dir / file_name
         doc.save(path, garbage=3, deflate=True, no_new_id=True)
