@@ -89,6 +89,20 @@ def test_output_is_byte_identical_across_runs(tmp_path: pathlib.Path) -> None:
     assert digests(tmp_path / "first") == digests(tmp_path / "second")
 
 
+# The document ids of the sample corpus (sha256 of each file). They key the page cache, the row ids and the
+# split: a change to the corpus's bytes changes every one of them, so it must be deliberate.
+SAMPLE_SHA256 = {
+    "article.pdf": "64d0bc4b9e2112daae9bbfcf23641d3571349ffd354e3b7084503f8dd0dedef5",
+    "form.pdf": "4ae53ce3cc865e33acb07cb865d0dfcd329f75fa6acf66cccd4ea117f4cf98db",
+    "invoice.pdf": "9eca1900f6ad1a96fc3e36d6f754a0e5a03df46a7784a8d71f30c81b62141cdb",
+    "report.pdf": "f42190fdf8a9b570be53da1f7663b6ad4a65f21320714dc860206870825f8b42",
+}
+
+
+def test_document_ids_do_not_change(corpus: dict[str, pathlib.Path]) -> None:
+    assert {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in corpus.items()} == SAMPLE_SHA256
+
+
 def test_text_that_does_not_fit_raises() -> None:
     doc = pymupdf.open()
     page = doc.new_page()
