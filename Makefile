@@ -20,6 +20,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(ENGINE)
+# A value as one shell word, whatever spaces or quotes it holds: it's -> 'it'\''s'
+quote = '$(subst ','\'',$(1))'
 
 .PHONY: install dataset test sample-corpus push bench clean
 
@@ -38,10 +40,10 @@ endif
 	touch $@
 
 dataset: $(STAMP)
-	$(BIN)/python -m docqa $(if $(RAY_ADDRESS),submit --address '$(RAY_ADDRESS)',dataset) \
-		--config '$(CONFIG)' --output '$(OUTPUT)' \
-		$(if $(INPUT),--input '$(INPUT)') $(if $(PROMPT),--set 'prompt.templates=[$(PROMPT)]') \
-		$(foreach s,$(SET),--set '$(s)')
+	$(BIN)/python -m docqa $(if $(RAY_ADDRESS),submit --address $(call quote,$(RAY_ADDRESS)),dataset) \
+		--config $(call quote,$(CONFIG)) --output $(call quote,$(OUTPUT)) \
+		$(if $(INPUT),--input $(call quote,$(INPUT))) $(if $(PROMPT),--set $(call quote,prompt.templates=[$(PROMPT)])) \
+		$(foreach s,$(SET),--set $(call quote,$(s)))
 
 sample-corpus: $(STAMP)
 	$(BIN)/python -m docqa sample-corpus out/sample-corpus
@@ -53,7 +55,7 @@ $(error set REPO=<user or org>/<name>, e.g. make push REPO=alice/docqa)
 endif
 endif
 push: $(STAMP)
-	$(BIN)/python -m docqa push '$(OUTPUT)' --repo '$(REPO)'$(if $(filter 1,$(PUBLIC)), --public)
+	$(BIN)/python -m docqa push $(call quote,$(OUTPUT)) --repo $(call quote,$(REPO))$(if $(filter 1,$(PUBLIC)), --public)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,7 +1,10 @@
-"""The Makefile as a user drives it: what `make install` picks on a GPU host."""
+"""The Makefile as a user drives it: what `make install` picks on a GPU host, and the command lines that
+`make dataset` and `make push` run, executed by the shell with a stand-in `python` that records its
+arguments (so no pipeline runs)."""
 
 import ast
 import importlib.metadata
+import json
 import os
 import re
 import subprocess
@@ -13,12 +16,52 @@ from tests.conftest import ROOT
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
+def fake_venv(tmp_path):
+    """A venv folder whose `python` writes its arguments as JSON, marked as installed for ENGINE=cpu."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    python = venv / "bin" / "python"
+    python.write_text(f"#!{sys.executable}\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    python.chmod(0o755)
+    (venv / ".installed-cpu").touch()  # newer than the Makefile and pyproject.toml: nothing to install
+    return venv
+
+
 def make(*arguments, env=None):
     done = subprocess.run(
         ["make", "--no-print-directory", "-s", *arguments], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
+
+
+AWKWARD = {
+    "INPUT": "/tmp/a b/it's.pdf",
+    "OUTPUT": "/tmp/out dir/Bob's \"data\"",
+    "CONFIG": "/tmp/my configs/it's a \\ b.yaml",
+}
+
+
+def test_paths_with_spaces_and_quotes_reach_the_program_intact(tmp_path):
+    venv = fake_venv(tmp_path)
+    settings = "render.dpi=100 output.test_fraction=0"
+    argv = json.loads(make("dataset", f"VENV={venv}", "ENGINE=cpu", f"SET={settings}", "PROMPT=a-v1,b-v1",
+                           *(f"{k}={v}" for k, v in AWKWARD.items())))
+    assert argv == [
+        "-m", "docqa", "dataset", "--config", AWKWARD["CONFIG"], "--output", AWKWARD["OUTPUT"],
+        "--input", AWKWARD["INPUT"], "--set", "prompt.templates=[a-v1,b-v1]",
+        "--set", "render.dpi=100", "--set", "output.test_fraction=0",
+    ]
+
+
+def test_a_cluster_address_and_a_hub_repo_reach_the_program_intact(tmp_path):
+    venv = fake_venv(tmp_path)
+    env = {**os.environ, "RAY_ADDRESS": "http://head:8265/it's"}
+    argv = json.loads(make("dataset", f"VENV={venv}", "ENGINE=cpu", f"OUTPUT={AWKWARD['OUTPUT']}", env=env))
+    assert argv[:5] == ["-m", "docqa", "submit", "--address", "http://head:8265/it's"]
+    assert argv[argv.index("--output") + 1] == AWKWARD["OUTPUT"]
+    argv = json.loads(make("push", f"VENV={venv}", "ENGINE=cpu", f"OUTPUT={AWKWARD['OUTPUT']}", "REPO=o'k/x", "PUBLIC=1"))
+    assert argv == ["-m", "docqa", "push", AWKWARD["OUTPUT"], "--repo", "o'k/x", "--public"]
 
 
 def test_a_gpu_host_installs_the_cuda_engine_with_the_embedded_model_and_the_tests(tmp_path):
