@@ -5,12 +5,17 @@ The project folder is shipped as the job's working directory (without .venv, .ca
 the job runs with the same Python path as here, so every node needs the project's environment at that
 path (one image or one shared filesystem for the cluster). Paths in the config that the job must share
 with this machine (output, caches, inputs) are made absolute, so they must be on a filesystem every node
-sees. Logs stream back; the job id and the output folder are printed; the exit code is the job's.
+sees. Logs stream back; the job id and the output folder are printed; the exit code is the job's, or 2
+with one line naming the fix when the cluster cannot be reached or refuses this client.
+
+Ray 2.60 clusters use token authentication, but a client sends the token only when RAY_AUTH_MODE=token
+is set in its environment; the token is read from ~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 import sys
 import time
@@ -51,8 +56,39 @@ def job_arguments(config_path: str, config: Config, overrides: list[str]) -> lis
     return arguments
 
 
+def cluster_problem(address: str, exc: Exception) -> str:
+    """One line saying why the cluster at `address` cannot take the job, and what to do about it."""
+    from ray.exceptions import AuthenticationError
+
+    if not isinstance(exc, AuthenticationError):
+        return (
+            f"no Ray cluster answers at {address}: set RAY_ADDRESS to the head node's dashboard, "
+            "http://<head>:8265 (started with --dashboard-host 0.0.0.0 to be reachable from other machines)"
+        )
+    if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+        return (
+            f"the Ray cluster at {address} requires its token: export RAY_AUTH_MODE=token here, with the head "
+            "node's ~/.ray/auth_token copied to this machine (or its content in RAY_AUTH_TOKEN)"
+        )
+    reason = exc.message.strip().splitlines()[0]
+    return (
+        f"the Ray cluster at {address} refused this machine's token ({reason}): copy the head node's "
+        "~/.ray/auth_token here, or set RAY_AUTH_TOKEN to its content"
+    )
+
+
 def submit(address: str, config_path: str, config: Config, overrides: list[str]) -> int:
     """Submit the run as a Ray job to the cluster whose dashboard is at `address`, follow it to its end."""
+    from ray.exceptions import AuthenticationError
+
+    try:
+        return _submit_and_follow(address, config_path, config, overrides)
+    except (AuthenticationError, ConnectionError) as exc:
+        print(f"error: {cluster_problem(address, exc)}", file=sys.stderr)
+        return 2
+
+
+def _submit_and_follow(address: str, config_path: str, config: Config, overrides: list[str]) -> int:
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     client = JobSubmissionClient(address)
