@@ -23,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--input", action="append", default=[], help="PDF file, folder or glob (repeatable)")
         command.add_argument("--output", help="output folder (overrides output.dir)")
         command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+        command.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="replace the output folder even if docqa did not write it (never an input folder, ~ or /)",
+        )
     samples = commands.add_parser("sample-corpus", help="write the built-in sample PDFs to a folder")
     samples.add_argument("dir", type=Path)
     push = commands.add_parser(
@@ -32,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     push.add_argument("--repo", required=True, help="dataset repo id, <user or org>/<name>; created if missing")
     push.add_argument("--public", action="store_true", help="create the repo public (default: private)")
     push.add_argument("--revision", default="main", help="branch to push to; created if missing")
+    push.add_argument("--overwrite", action="store_true", help="replace a repo that holds files docqa did not push")
     args = parser.parse_args(argv)
 
     if args.command == "sample-corpus":
@@ -45,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         from docqa.output.hub import PushError, PushInterrupted, push_dataset
 
         try:
-            result = push_dataset(args.folder, args.repo, private=not args.public, revision=args.revision)
+            result = push_dataset(
+                args.folder, args.repo, private=not args.public, revision=args.revision, overwrite=args.overwrite
+            )
         except PushInterrupted as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -60,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"input.paths={json.dumps(args.input)}")
     if args.output:
         overrides.append(f"output.dir={json.dumps(args.output)}")
+    if args.overwrite:
+        overrides.append("output.overwrite=true")
     try:
         config = load_config(args.config, overrides)
         if args.command == "submit":

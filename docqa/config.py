@@ -196,8 +196,16 @@ class FilterConfig(Section):
 class OutputConfig(Section):
     dir: str = Field(
         "out/dataset",
-        description="Dataset folder (data/, rejects/, README.md, stats.json, config.yaml), or an fsspec URL "
-        "(s3://, gs://, hf://...) to upload it to once built.",
+        description="Dataset folder (data/, rejects/, README.md, stats.json, config.yaml, .docqa-manifest.json), "
+        "or an fsspec URL (s3://, gs://, hf://...) to upload it to once built. It must be missing, empty or a "
+        "dataset docqa wrote (see `overwrite`); only files an earlier run wrote there are ever removed.",
+    )
+    overwrite: bool = Field(
+        False,
+        description="Replace `dir` even when it holds files docqa did not write (they are deleted). Without it "
+        "such a folder, or any file, stops the run before any work. A dataset docqa wrote is replaced without "
+        "it, and files added to it by hand are kept. Never allowed for an input or a folder above one, the "
+        "page cache, the home or working folder, or `/`.",
     )
     staging_dir: str = Field(
         ".cache/staging",

@@ -4,7 +4,6 @@ units, then assemble the dataset from them."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from docqa.generate.model import model_label, resolve_model
 from docqa.generate.prompts import load_templates
 from docqa.ingest.sources import discover_sources, is_url
 from docqa.output.card import dataset_card
-from docqa.output.publish import output_filesystem, upload
+from docqa.output.publish import check_output, make_owned, output_filesystem, remove_dataset, remove_owned, upload
 from docqa.output.schema import RunInfo
 from docqa.output.writer import DatasetWriter
 from docqa.quality.dedup import DatasetDeduplicator, near_copy_groups
@@ -50,7 +49,9 @@ def build_folder(config: Config) -> Path:
 def run_pipeline(config: Config) -> dict[str, Any]:
     """Build the dataset described by `config`; returns the run's statistics (also in stats.json).
 
-    Inputs already committed by an earlier, interrupted run with the same settings are not redone.
+    Inputs already committed by an earlier, interrupted run with the same settings are not redone. An
+    output that would destroy what the pipeline did not write is refused once the inputs are listed,
+    before any is read (`check_output`).
     """
     started = time.monotonic()
     if is_url(config.output.dir):
@@ -58,8 +59,12 @@ def run_pipeline(config: Config) -> dict[str, Any]:
     out = build_folder(config)
     templates = load_templates(config.prompt.directory, config.prompt.templates)
     sources = input_paths(config)
+    protected = [(path.removeprefix("@"), "an input") for path in config.input.paths] + [(s, "an input") for s in sources]
+    if config.output.cache_dir:
+        protected.append((config.output.cache_dir, "the page cache"))
+    check_output(config.output.dir, out, protected, config.output.overwrite)
     key = run_key(config, templates)
-    store = UnitStore(work_root(out) / key)
+    store = UnitStore(make_owned(work_root(out)) / key)
     pending = [s for s in sources if not store.is_done(s)]
     label = model_label(config.model)
     print(f"{len(sources)} input(s) -> {config.output.dir} with {label}", flush=True)
@@ -83,6 +88,7 @@ def run_pipeline(config: Config) -> dict[str, Any]:
         groups=near_copy_groups(documents, config.output.split_near_duplicate_jaccard),
         shard_max_mb=config.output.shard_max_mb,
         row_group_mb=config.output.row_group_mb,
+        overwrite=config.output.overwrite,
     )
     deduplicator = DatasetDeduplicator(config.filters.near_duplicate_jaccard)
     for source in sources:
@@ -95,14 +101,14 @@ def run_pipeline(config: Config) -> dict[str, Any]:
     )
     if is_url(config.output.dir):
         try:
-            upload(out, config.output.dir)
+            upload(out, config.output.dir, config.output.overwrite)
         except Exception as exc:  # the committed work stays: a rerun assembles and uploads, generating nothing
             raise UploadFailed(
                 f"uploading to {config.output.dir} failed ({type(exc).__name__}: {exc}); the dataset is built in "
                 f"{out}: run the same command again to upload it without redoing any input"
             ) from exc
-        shutil.rmtree(out)
-    shutil.rmtree(work_root(out), ignore_errors=True)
+        remove_dataset(out)
+    remove_owned(work_root(out))
     return stats
 
 

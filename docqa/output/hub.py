@@ -5,9 +5,13 @@ holds at the revision, and uploads the rest of the folder in commits of at most 
 already there with the same content (same sha256 for an LFS file, same git blob id for a small one) is
 skipped, so an interrupted push is finished by running it again, and a committed file is never sent twice.
 README.md, the card that declares the splits, goes in the last commit: a half-pushed repo never advertises
-shards it lacks. Files under the folders a run writes (data/, rejects/, dropped/, report/) that the repo has
-and the folder does not, such as the shards of an earlier run, are deleted just before the card lands, so
-the published dataset is the folder's.
+shards it lacks. What is pushed, deleted and refused follows the publish policy of `docqa.output.publish`:
+the files the folder's manifest lists are pushed with it; of the repo's files, only those its manifest
+lists (an earlier push) that the folder lacks, such as the shards of an earlier run, are deleted, just
+before the card lands; files someone else put in the repo stay; a repo that holds files but no dataset
+of this pipeline is refused unless `overwrite`. A push of more than one commit starts with a manifest
+naming every file it is about to add, so an interrupted push is recognised, and resumed, as the
+pipeline's.
 
 The token comes from the caller, HF_TOKEN or `hf auth login`; it goes to huggingface_hub and nowhere else:
 not printed, not logged, not in an error.
@@ -16,6 +20,7 @@ not printed, not logged, not in an error.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +31,9 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError, Repository
 from huggingface_hub.hf_api import RepoFile
 from huggingface_hub.utils import validate_repo_id
 
-CARD = "README.md"
-RUN_FOLDERS = ("data", "rejects", "dropped", "report")  # what a run writes; stale files here are deleted
+from docqa.output.publish import CARD, MANIFEST, Build, OutputError, Publication, check_destination, plan_publication, read_build
+
+HUB_OWN = ".gitattributes"  # every repo starts with it: the Hub's, not a file the pipeline did or did not write
 LOGIN_HINT = "set HF_TOKEN to a token with write access, or run `hf auth login`"
 
 
@@ -58,14 +64,16 @@ def push_dataset(
     batch_files: int = 50,
     endpoint: str | None = None,
     log: Callable[[str], None] = print,
+    overwrite: bool = False,
 ) -> PushResult:
     """Push `folder` (a run's output) to the dataset repo `repo_id` at branch `revision`.
 
     `private` applies when the repo is created; an existing repo keeps its visibility. `endpoint` defaults
-    to HF_ENDPOINT (the Hub). `log` gets one line for the plan and one per commit.
+    to HF_ENDPOINT (the Hub). `log` gets one line for the plan and one per commit. `overwrite` lets the push
+    replace a repo holding files this pipeline did not push.
     """
     folder = Path(folder)
-    local = folder_files(folder)
+    build = folder_files(folder)
     check_repo_id(repo_id)
     if not 1 <= batch_files < 100:
         raise PushError(f"batch_files must be from 1 to 99, not {batch_files}: the Hub takes fewer than 100 a commit")
@@ -82,10 +90,11 @@ def push_dataset(
         if info.private != private:
             log(f"note: {repo_id} already exists and is {'private' if info.private else 'public'}; it stays so")
         head = info.sha
-        tree = api.list_repo_tree(repo_id, recursive=True, revision=head, repo_type="dataset")
-        upload, delete, commits = plan_commits(local, {f.path: f for f in tree if isinstance(f, RepoFile)}, batch_files)
+        remote, publication = publication_for(api, repo_id, revision, head, build, overwrite)
+        upload, delete, commits = plan_commits(build, publication, remote, batch_files)
+        total = len(build.files) + 1  # and the manifest
         log(
-            f"{repo_id}@{revision}: {len(local) - len(upload)} of {len(local)} files already there; "
+            f"{repo_id}@{revision}: {total - len(upload)} of {total} files already there; "
             f"{len(upload)} to upload, {len(delete)} to delete, in {len(commits)} commit(s)"
         )
         for operations in commits:
@@ -106,35 +115,59 @@ def push_dataset(
             raise
         raise error from exc
     url = f"{api.endpoint}/datasets/{repo_id}" + (f"/tree/{revision}" if revision != "main" else "")
-    return PushResult(url, head, list(upload), [name for name in local if name not in upload], delete)
+    unchanged = [name for name in [*build.files, MANIFEST] if name not in upload]
+    return PushResult(url, head, list(upload), unchanged, delete)
+
+
+def publication_for(
+    api: HfApi, repo_id: str, revision: str, head: str, build: Build, overwrite: bool
+) -> tuple[dict[str, RepoFile], Publication]:
+    """The repo's files at `head` and what pushing `build` over them does, by the publish policy."""
+    tree = api.list_repo_tree(repo_id, recursive=True, revision=head, repo_type="dataset")
+    remote = {f.path: f for f in tree if isinstance(f, RepoFile) and f.path != HUB_OWN}
+    manifest = None
+    if MANIFEST in remote:
+        with tempfile.TemporaryDirectory() as scratch:
+            path = api.hf_hub_download(repo_id, MANIFEST, repo_type="dataset", revision=head, local_dir=scratch)
+            manifest = Path(path).read_text()
+    listing = {path: file.size for path, file in remote.items()}
+    way_out = "choose another repo, or pass --overwrite to replace it"
+    try:
+        previous = check_destination(f"{repo_id}@{revision}", listing, manifest, overwrite, way_out)
+        return remote, plan_publication(repo_id, previous, build)
+    except OutputError as exc:
+        raise PushError(str(exc)) from exc
 
 
 def plan_commits(
-    local: dict[str, Path], remote: dict[str, RepoFile], batch_files: int
-) -> tuple[dict[str, Path], list[str], list[list[CommitOperationAdd | CommitOperationDelete]]]:
+    build: Build, publication: Publication, remote: dict[str, RepoFile], batch_files: int
+) -> tuple[dict[str, Path | bytes], list[str], list[list[CommitOperationAdd | CommitOperationDelete]]]:
     """The files to upload (those the repo lacks or holds with other content), the stale files to delete,
-    and the commits that do it: uploads first, then deletions, the card last."""
-    upload = {name: path for name, path in local.items() if not is_same(path, remote.get(name))}
-    delete = sorted(path for path in remote if path.split("/")[0] in RUN_FOLDERS and path not in local)
-    operations = [CommitOperationAdd(name, path) for name, path in upload.items() if name != CARD]
-    operations += [CommitOperationDelete(path) for path in delete]
-    operations += [CommitOperationAdd(CARD, upload[CARD])] if CARD in upload else []
-    return upload, delete, [operations[i : i + batch_files] for i in range(0, len(operations), batch_files)]
+    and the commits that do it, in the publication's order: uploads, deletions, the manifest, the card.
+    When that takes more than one commit, the first starts with the publication's claim."""
+    wanted: dict[str, Path | bytes] = {name: build.folder / name for name in publication.put}
+    wanted |= {MANIFEST: publication.manifest.encode(), CARD: build.folder / CARD}
+    upload = {name: source for name, source in wanted.items() if not is_same(source, remote.get(name))}
+    operations = [CommitOperationAdd(name, source) for name, source in upload.items() if name not in (MANIFEST, CARD)]
+    operations += [CommitOperationDelete(path) for path in publication.remove]
+    operations += [CommitOperationAdd(name, upload[name]) for name in (MANIFEST, CARD) if name in upload]
+    if len(operations) > batch_files:
+        operations.insert(0, CommitOperationAdd(MANIFEST, publication.claim.encode()))
+    return upload, publication.remove, [operations[i : i + batch_files] for i in range(0, len(operations), batch_files)]
 
 
-def folder_files(folder: Path) -> dict[str, Path]:
-    """The files to publish, by path in the repo, sorted; hidden files are left out."""
+def folder_files(folder: Path) -> Build:
+    """The dataset in a run's output folder: the files its manifest lists, and the manifest."""
     if not folder.is_dir():
         raise PushError(f"no folder {folder}: give the output folder of a run (`make dataset` writes out/dataset)")
     if not any((folder / "data").glob("*.parquet")):
         raise PushError(f"{folder} has no data/*.parquet shards: give a run's output folder, or run `make dataset`")
     if not (folder / CARD).is_file():
         raise PushError(f"{folder} has no README.md (the dataset card): rerun `make dataset` to write it whole")
-    return {
-        path.relative_to(folder).as_posix(): path
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-    }
+    try:
+        return read_build(folder)
+    except OutputError as exc:
+        raise PushError(str(exc)) from exc
 
 
 def check_repo_id(repo_id: str) -> None:
@@ -150,9 +183,9 @@ def check_repo_id(repo_id: str) -> None:
         )
 
 
-def is_same(local: Path, remote: RepoFile | None) -> bool:
+def is_same(local: Path | bytes, remote: RepoFile | None) -> bool:
     """Whether the repo's file has `local`'s content: same sha256 for an LFS file, same git blob id otherwise."""
-    size = local.stat().st_size
+    size = len(local) if isinstance(local, bytes) else local.stat().st_size
     if remote is None or remote.size != size:
         return False
     if remote.lfs is not None:  # files stored with Xet are listed with their LFS sha256 too
@@ -160,10 +193,13 @@ def is_same(local: Path, remote: RepoFile | None) -> bool:
     return remote.blob_id == digest(local, hashlib.sha1(b"blob %d\0" % size))
 
 
-def digest(path: Path, hasher) -> str:
-    with open(path, "rb") as file:
-        while chunk := file.read(1 << 20):
-            hasher.update(chunk)
+def digest(source: Path | bytes, hasher) -> str:
+    if isinstance(source, bytes):
+        hasher.update(source)
+    else:
+        with open(source, "rb") as file:
+            while chunk := file.read(1 << 20):
+                hasher.update(chunk)
     return hasher.hexdigest()
 
 

@@ -10,17 +10,18 @@ Layout of the output folder, readable by `datasets.load_dataset(<folder>)` with 
     README.md                           dataset card; its YAML declares configs, splits and features
     stats.json                          counts for the run and the quality report
     config.yaml                         the resolved configuration
+    .docqa-manifest.json                the files this run wrote and the pipeline's version
 
 The Hugging Face features are stored in each shard's Arrow schema metadata, so `images` loads as a
 list of `Image` and `texts` as a list of `{user, assistant, source}` as in Docmatix. A run writes into
 a staging folder beside the output and swaps it in only when complete (`docqa.output.publish`): a crash
-never leaves a half-written dataset where a good one was.
+never leaves a half-written dataset where a good one was, and the publish removes only what an earlier
+run of the pipeline wrote.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from docqa.ingest.sources import source_of
-from docqa.output.publish import replace_folder
+from docqa.output.publish import make_owned, publish_folder, remove_owned, sibling, write_manifest
 from docqa.output.report import write_plots
 from docqa.output.schema import SPLITS, DroppedPairRow, RunInfo, dataset_row, reject_of
 from docqa.output.shards import ShardSeries, split_of
@@ -50,14 +51,17 @@ class DatasetWriter:
         groups: dict[str, str] | None = None,
         shard_max_mb: float = 500,
         row_group_mb: float = 100,
+        overwrite: bool = False,
     ):
         """`groups` maps a doc_id to its group of near-copies (`docqa.quality.dedup.near_copy_groups`); a
-        document missing from it is its own group."""
+        document missing from it is its own group. `overwrite` lets the publish replace a folder the
+        pipeline did not write (`docqa.output.publish`)."""
         self.out_dir = Path(out_dir)
-        self.staging = self.out_dir.with_name(f".{self.out_dir.name}.partial")
-        if self.staging.exists():
-            shutil.rmtree(self.staging)  # left by a crashed run; it was never published
-        (self.staging / "data").mkdir(parents=True)
+        self.overwrite = overwrite
+        self.staging = sibling(self.out_dir, "partial")
+        remove_owned(self.staging)  # left by a crashed run; it was never published
+        make_owned(self.staging)
+        (self.staging / "data").mkdir()
         (self.staging / "rejects").mkdir()
         (self.staging / "dropped").mkdir()
         self.run = run
@@ -117,7 +121,8 @@ class DatasetWriter:
         (self.staging / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
         (self.staging / "config.yaml").write_text(config_yaml)
         (self.staging / "README.md").write_text(render_card(stats))
-        replace_folder(self.staging, self.out_dir)
+        write_manifest(self.staging)
+        publish_folder(self.staging, self.out_dir, self.overwrite)
         return stats
 
     def summary(self) -> dict[str, Any]:

@@ -7,7 +7,8 @@ done marker. A run killed at any point leaves complete units and partial files; 
 same settings discards the partial files and processes only the units not yet committed. The dataset is
 then assembled from the unit files in input order, so a resumed run writes the same rows as an
 uninterrupted one. The work folder sits beside the output, is keyed by everything that shapes the rows
-(`run_key`), and is removed once the dataset is published.
+(`run_key`), carries the pipeline's mark (`docqa.output.publish.make_owned`), and is removed once the
+dataset is published.
 """
 
 from __future__ import annotations
@@ -22,19 +23,21 @@ import pyarrow.parquet as pq
 from docqa.config import Config
 from docqa.generate.prompts import PromptTemplate
 from docqa.ingest.sources import source_of
+from docqa.output.publish import sibling
 from docqa.records import AnnotatedWindow, arrow_schema, from_table, to_table
 
 
 def run_key(config: Config, templates: list[PromptTemplate]) -> str:
     """Hash of the settings that shape the rows: not where inputs or outputs live, nor how it is run."""
-    shaping = config.model_dump(mode="json", exclude={"input": {"paths", "sample_dir"}, "output": {"dir", "staging_dir"}, "run": True})
+    shaping = config.model_dump(
+        mode="json", exclude={"input": {"paths", "sample_dir"}, "output": {"dir", "staging_dir", "overwrite"}, "run": True}
+    )
     shaping["prompt_files"] = sorted(t.sha256 for t in templates)
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def work_root(output_dir: str | Path) -> Path:
-    output = Path(output_dir)
-    return output.with_name(f".{output.name}.work")
+    return sibling(Path(output_dir), "work")
 
 
 class UnitStore:
