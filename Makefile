@@ -8,6 +8,10 @@ ENGINE ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 CONFIG ?= configs/default.yaml
 INPUT ?=
 OUTPUT ?= out/dataset
+# OUTPUT must be missing, empty or a dataset docqa wrote (only files an earlier run wrote are removed;
+# files added by hand stay). OVERWRITE=1 replaces a folder docqa did not write, deleting what it holds;
+# an input folder or a folder above one, the page cache, ~, the working folder and / are always refused.
+OVERWRITE ?=
 # RAY_ADDRESS=http://<head>:8265 (a Ray cluster's dashboard) makes `make dataset` run as a Ray job there.
 # Extra config overrides, space-separated: SET="sampling.max_tokens=512 render.dpi=100"
 SET ?=
@@ -41,7 +45,7 @@ endif
 
 dataset: $(STAMP)
 	$(BIN)/python -m docqa $(if $(RAY_ADDRESS),submit --address $(call quote,$(RAY_ADDRESS)),dataset) \
-		--config $(call quote,$(CONFIG)) --output $(call quote,$(OUTPUT)) \
+		--config $(call quote,$(CONFIG)) --output $(call quote,$(OUTPUT))$(if $(filter 1,$(OVERWRITE)), --overwrite) \
 		$(if $(INPUT),--input $(call quote,$(INPUT))) $(if $(PROMPT),--set $(call quote,prompt.templates=[$(PROMPT)])) \
 		$(foreach s,$(SET),--set $(call quote,$(s)))
 
@@ -49,13 +53,14 @@ sample-corpus: $(STAMP)
 	$(BIN)/python -m docqa sample-corpus out/sample-corpus
 
 # Publish the output to the Hugging Face Hub: make push REPO=<user or org>/<name> [OUTPUT=...] [PUBLIC=1]
+# (OVERWRITE=1: replace a repo that holds files docqa did not push)
 ifneq ($(filter push,$(MAKECMDGOALS)),)
 ifeq ($(REPO),)
 $(error set REPO=<user or org>/<name>, e.g. make push REPO=alice/docqa)
 endif
 endif
 push: $(STAMP)
-	$(BIN)/python -m docqa push $(call quote,$(OUTPUT)) --repo $(call quote,$(REPO))$(if $(filter 1,$(PUBLIC)), --public)
+	$(BIN)/python -m docqa push $(call quote,$(OUTPUT)) --repo $(call quote,$(REPO))$(if $(filter 1,$(PUBLIC)), --public)$(if $(filter 1,$(OVERWRITE)), --overwrite)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

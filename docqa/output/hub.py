@@ -144,15 +144,17 @@ def plan_commits(
 ) -> tuple[dict[str, Path | bytes], list[str], list[list[CommitOperationAdd | CommitOperationDelete]]]:
     """The files to upload (those the repo lacks or holds with other content), the stale files to delete,
     and the commits that do it, in the publication's order: uploads, deletions, the manifest, the card.
-    When that takes more than one commit, the first starts with the publication's claim."""
+    When that takes more than one commit, the first starts with the publication's claim, unless the repo
+    holds it already (a resumed push)."""
     wanted: dict[str, Path | bytes] = {name: build.folder / name for name in publication.put}
     wanted |= {MANIFEST: publication.manifest.encode(), CARD: build.folder / CARD}
     upload = {name: source for name, source in wanted.items() if not is_same(source, remote.get(name))}
     operations = [CommitOperationAdd(name, source) for name, source in upload.items() if name not in (MANIFEST, CARD)]
     operations += [CommitOperationDelete(path) for path in publication.remove]
     operations += [CommitOperationAdd(name, upload[name]) for name in (MANIFEST, CARD) if name in upload]
-    if len(operations) > batch_files:
-        operations.insert(0, CommitOperationAdd(MANIFEST, publication.claim.encode()))
+    claim = publication.claim.encode()
+    if len(operations) > batch_files and not is_same(claim, remote.get(MANIFEST)):
+        operations.insert(0, CommitOperationAdd(MANIFEST, claim))
     return upload, publication.remove, [operations[i : i + batch_files] for i in range(0, len(operations), batch_files)]
 
 
