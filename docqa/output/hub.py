@@ -31,7 +31,16 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError, Repository
 from huggingface_hub.hf_api import RepoFile
 from huggingface_hub.utils import validate_repo_id
 
-from docqa.output.publish import CARD, MANIFEST, Build, OutputError, Publication, check_destination, plan_publication, read_build
+from docqa.output.publish import (
+    CARD,
+    MANIFEST,
+    Build,
+    OutputError,
+    Publication,
+    check_destination,
+    plan_publication,
+    read_build,
+)
 
 HUB_OWN = ".gitattributes"  # every repo starts with it: the Hub's, not a file the pipeline did or did not write
 LOGIN_HINT = "set HF_TOKEN to a token with write access, or run `hf auth login`"

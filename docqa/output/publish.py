@@ -28,7 +28,7 @@ import json
 import os
 import shutil
 from dataclasses import dataclass, field
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import fsspec
@@ -70,7 +70,9 @@ def sibling(output: Path, role: str) -> Path:
 def check_owned(folder: Path) -> None:
     """Refuse a folder that is there without the pipeline's mark: it is not the pipeline's to remove."""
     if (folder.exists() or folder.is_symlink()) and not (folder / MARK).is_file():
-        raise OutputRefused(f"{folder} is in the way and docqa did not make it: move it away, or choose another --output")
+        raise OutputRefused(
+            f"{folder} is in the way and docqa did not make it: move it away, or choose another --output"
+        )
 
 
 def mark(folder: Path) -> None:
@@ -92,7 +94,11 @@ def remove_owned(folder: Path) -> None:
 
 
 def manifest_text(files: dict[str, int]) -> str:
-    return json.dumps({"docqa_version": version("docqa-pipeline"), "files": dict(sorted(files.items()))}, indent=1) + "\n"
+    try:
+        docqa_version = version("docqa-pipeline")
+    except PackageNotFoundError:  # run from a checkout that was never installed: the manifest still matters more
+        docqa_version = "unknown"
+    return json.dumps({"docqa_version": docqa_version, "files": dict(sorted(files.items()))}, indent=1) + "\n"
 
 
 def listed_files(manifest: str | None) -> dict[str, int] | None:
@@ -104,10 +110,14 @@ def listed_files(manifest: str | None) -> dict[str, int] | None:
     return files if isinstance(files, dict) else None
 
 
+def content(listing: dict[str, int]) -> dict[str, int]:
+    """A folder's files but the pipeline's bookkeeping (its manifest and mark)."""
+    return {name: size for name, size in listing.items() if name not in (MANIFEST, MARK)}
+
+
 def write_manifest(folder: Path) -> None:
     """List every file of the built dataset in `folder` in its manifest."""
-    files = {name: size for name, size in folder_listing(folder).items() if name != MARK}
-    (folder / MANIFEST).write_text(manifest_text(files))
+    (folder / MANIFEST).write_text(manifest_text(content(folder_listing(folder))))
 
 
 @dataclass
@@ -121,17 +131,21 @@ class Build:
 
 def read_build(folder: Path) -> Build:
     """The dataset in `folder`; an earlier version's output gets a manifest made for it (not written there)."""
-    listing = folder_listing(folder) or {}
-    manifest = (folder / MANIFEST).read_text() if MANIFEST in listing else None
+    listing, manifest = local_state(folder)
+    listing = listing or {}
     files = listed_files(manifest)
     if files is None:
-        files = {name: size for name, size in listing.items() if name != MARK}
+        files = content(listing)
         if not is_earlier_output(files):
-            raise OutputError(f"{folder} is not a dataset docqa wrote (no readable {MANIFEST}): give a run's output folder")
+            raise OutputError(
+                f"{folder} is not a dataset docqa wrote (no readable {MANIFEST}): give a run's output folder"
+            )
         manifest = manifest_text(files)
     missing = sorted(name for name in files if name not in listing)
     if missing:
-        raise OutputError(f"{folder} lacks {missing[0]}, which its manifest lists: rerun `make dataset` to write it whole")
+        raise OutputError(
+            f"{folder} lacks {missing[0]}, which its manifest lists: rerun `make dataset` to write it whole"
+        )
     return Build(folder, files, manifest)
 
 
@@ -166,8 +180,8 @@ def check_destination(
     """What is at `where`, or OutputRefused when it is not a dataset this pipeline wrote and may not be
     replaced. `listing` is None when `where` is not a folder; with `overwrite`, a folder is replaced whole."""
     if listing is None:
-        raise OutputRefused(f"{where} is a file, not a folder: choose another --output")
-    files = {name: size for name, size in listing.items() if name not in (MANIFEST, MARK)}
+        raise OutputRefused(f"{where} is not a folder (a file or a link): choose another --output")
+    files = content(listing)
     previous = previous_dataset(files, manifest)
     if previous is not None:
         return previous
@@ -219,10 +233,14 @@ def folder_listing(folder: Path) -> dict[str, int] | None:
     return files
 
 
-def local_destination(folder: Path, overwrite: bool) -> Previous:
+def local_state(folder: Path) -> tuple[dict[str, int] | None, str | None]:
+    """A local folder's listing (see `folder_listing`) and its manifest's text if it has one."""
     listing = folder_listing(folder)
-    manifest = (folder / MANIFEST).read_text() if listing and MANIFEST in listing else None
-    return check_destination(str(folder), listing, manifest, overwrite)
+    return listing, (folder / MANIFEST).read_text() if listing and MANIFEST in listing else None
+
+
+def local_destination(folder: Path, overwrite: bool) -> Previous:
+    return check_destination(str(folder), *local_state(folder), overwrite)
 
 
 def publish_folder(built: Path, out: Path, overwrite: bool = False) -> None:
@@ -250,9 +268,10 @@ def settle(previous_dir: Path, out: Path, overwrite: bool) -> None:
         previous_dir.rename(out)
         (out / MARK).unlink()
         return
-    listing = {n: s for n, s in (folder_listing(previous_dir) or {}).items() if n not in (MANIFEST, MARK)}
-    manifest = (previous_dir / MANIFEST).read_text() if (previous_dir / MANIFEST).is_file() else None
-    found = previous_dataset(listing, manifest) or (Previous(listing) if overwrite else Previous(kept=listing))
+    listing, manifest = local_state(previous_dir)
+    files = content(listing or {})
+    # a folder docqa did not write was set aside by a run told to overwrite it: deleted only if this one is too
+    found = previous_dataset(files, manifest) or (Previous(files) if overwrite else Previous(kept=files))
     retire(previous_dir, out, found)
 
 
@@ -315,7 +334,11 @@ def check_output(output: str, build_dir: Path, protected: list[tuple[str, str]],
 
     guarded = [(where(path), what) for path, what in protected if is_url(path) == url]
     if not url:
-        guarded += [(str(Path.home()), "your home folder"), (os.getcwd(), "the working folder"), ("/", "the root folder")]
+        guarded += [
+            (str(Path.home()), "your home folder"),
+            (os.getcwd(), "the working folder"),
+            ("/", "the root folder"),
+        ]
     target = where(output)
     for path, what in sorted(guarded, key=lambda pair: pair[0] != target):  # the output itself named first
         if path == target or path.startswith(target.rstrip("/") + "/"):

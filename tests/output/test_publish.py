@@ -14,15 +14,19 @@ from huggingface_hub import HfApi
 from docqa.__main__ import main
 from docqa.output.hub import PushError
 from docqa.output.publish import MANIFEST, MARK, OutputRefused, upload
-from docqa.output.writer import DatasetWriter
 from docqa.output.schema import RunInfo
+from docqa.output.writer import DatasetWriter
 from tests.conftest import ROOT, load_fresh
+from tests.output import test_hub
 from tests.output.test_dataset import write
-from tests.output.test_hub import REPO, TOKEN, folder, folder_v2, hub, push, pushed_files, windows  # noqa: F401 (fixtures)
+from tests.output.test_hub import REPO, TOKEN, push, pushed_files
+
+# fixtures shared with the Hub tests: the sample PDFs loaded, two runs' output folders, the fake Hub
+windows, folder, folder_v2, hub = test_hub.windows, test_hub.folder, test_hub.folder_v2, test_hub.hub
 
 
-def files_of(folder):
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+def files_of(where):
+    return {p.relative_to(where).as_posix(): p.read_bytes() for p in where.rglob("*") if p.is_file()}
 
 
 def run_cli(tmp_path, capsys, output, pdfs, *extra):
@@ -34,10 +38,10 @@ def run_cli(tmp_path, capsys, output, pdfs, *extra):
 
 @pytest.fixture
 def pdfs(tmp_path, sample_corpus):
-    folder = tmp_path / "inputs" / "pdfs"
-    folder.mkdir(parents=True)
-    (folder / "report.pdf").write_bytes(sample_corpus[-1].read_bytes())
-    return folder
+    inputs = tmp_path / "inputs" / "pdfs"
+    inputs.mkdir(parents=True)
+    (inputs / "report.pdf").write_bytes(sample_corpus[-1].read_bytes())
+    return inputs
 
 
 def test_a_folder_docqa_did_not_write_is_refused_before_any_work_and_left_as_it_was(tmp_path, capsys, pdfs):
@@ -59,12 +63,14 @@ def test_a_file_is_refused_even_with_overwrite(tmp_path, capsys, pdfs):
     notes.write_text("keep me")
     for extra in [(), ("--overwrite",)]:
         code, err = run_cli(tmp_path, capsys, notes, pdfs, *extra)
-        assert code == 2 and err.count("\n") == 1 and f"{notes} is a file" in err
+        assert code == 2 and err.count("\n") == 1 and f"{notes} is not a folder" in err
     assert notes.read_text() == "keep me"
 
 
 @pytest.mark.parametrize("target", ["input", "parent", "home", "root"])
-def test_an_input_its_parents_home_and_root_are_refused_even_with_overwrite(tmp_path, capsys, monkeypatch, pdfs, target):
+def test_an_input_its_parents_home_and_root_are_refused_even_with_overwrite(
+    tmp_path, capsys, monkeypatch, pdfs, target
+):
     monkeypatch.setenv("HOME", str(tmp_path / "inputs"))
     output = {"input": pdfs, "parent": pdfs.parent, "home": "~", "root": "/"}[target]
     code, err = run_cli(tmp_path, capsys, output, pdfs, "--overwrite")
@@ -89,7 +95,9 @@ def test_overwrite_replaces_a_folder_docqa_did_not_write(tmp_path, windows):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
-def test_a_rerun_replaces_the_previous_dataset_keeps_files_added_by_hand_and_removes_its_stale_shards(tmp_path, windows):
+def test_a_rerun_replaces_the_previous_dataset_keeps_files_added_by_hand_and_removes_its_stale_shards(
+    tmp_path, windows
+):
     sources, annotated = windows
     out = tmp_path / "ds"
     write(out, sources, annotated, shard_max_rows=2)  # three shards
@@ -103,7 +111,11 @@ def test_a_rerun_replaces_the_previous_dataset_keeps_files_added_by_hand_and_rem
     assert sorted(p.name for p in (out / "data").iterdir()) == ["extra.csv", "train-00000-of-00001.parquet"]
     assert (out / "NOTES.md").read_text() == "how I use this dataset" and (out / "data" / "extra.csv").is_file()
     assert len(load_fresh(out, split="train")) == 2
-    assert set(json.loads((out / MANIFEST).read_text())["files"]) == set(files_of(out)) - {MANIFEST, "NOTES.md", "data/extra.csv"}
+    assert set(json.loads((out / MANIFEST).read_text())["files"]) == set(files_of(out)) - {
+        MANIFEST,
+        "NOTES.md",
+        "data/extra.csv",
+    }
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # no .previous, .partial or .work left
 
 
@@ -171,11 +183,13 @@ def test_an_upload_over_objects_docqa_did_not_write_is_refused_unless_overwrite(
     assert {p.removeprefix("/bucket/theirs/") for p in remote.find("/bucket/theirs")} == set(files_of(tmp_path / "ds"))
 
 
-def test_a_push_deletes_only_what_the_previous_push_listed(hub, folder, folder_v2):  # noqa: F811 (fixtures)
+def test_a_push_deletes_only_what_the_previous_push_listed(hub, folder, folder_v2):
     push(hub, folder)
     by_hand = {"LICENSE": b"CC-BY-4.0", "data/extra.csv": b"a,b\n"}
     for name, data in by_hand.items():
-        HfApi(endpoint=hub.url, token=TOKEN).upload_file(path_or_fileobj=data, path_in_repo=name, repo_id=REPO, repo_type="dataset")
+        HfApi(endpoint=hub.url, token=TOKEN).upload_file(
+            path_or_fileobj=data, path_in_repo=name, repo_id=REPO, repo_type="dataset"
+        )
 
     result = push(hub, folder_v2)
 
@@ -184,7 +198,7 @@ def test_a_push_deletes_only_what_the_previous_push_listed(hub, folder, folder_v
     assert pushed_files(hub) == new | by_hand
 
 
-def test_a_push_to_a_repo_docqa_did_not_write_is_refused_unless_overwrite(hub, folder):  # noqa: F811 (fixtures)
+def test_a_push_to_a_repo_docqa_did_not_write_is_refused_unless_overwrite(hub, folder):
     api = HfApi(endpoint=hub.url, token=TOKEN)
     api.create_repo(REPO, repo_type="dataset")
     api.upload_file(path_or_fileobj=b"my notes", path_in_repo="notes.md", repo_id=REPO, repo_type="dataset")
@@ -198,6 +212,8 @@ def test_a_push_to_a_repo_docqa_did_not_write_is_refused_unless_overwrite(hub, f
 
 def test_make_dataset_passes_overwrite_only_when_asked():
     def make(*args):  # -n: print the commands, run none
-        return subprocess.run(["make", "-n", "dataset", *args], cwd=ROOT, capture_output=True, text=True).stdout
+        return subprocess.run(
+            ["make", "-n", "dataset", *args], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
 
     assert "--overwrite" in make("OVERWRITE=1") and "--overwrite" not in make()

@@ -42,6 +42,7 @@ def test_run_key_follows_what_shapes_rows_not_where_they_go():
     key = run_key(load_config(None), [template])
     assert run_key(load_config(None, ["prompt.seed=3"]), [template]) != key
     assert run_key(load_config(None, ["output.dir=elsewhere", "run.runner=local", "input.paths=[x]"]), [template]) == key
+    assert run_key(load_config(None, ["output.overwrite=true"]), [template]) == key  # resumes a run started without it
     assert run_key(load_config(None, ["sampling.temperature=0.9"]), [template]) != key
     assert run_key(load_config(None, ["render.dpi=100"]), [template]) != key
     chat = load_template(ROOT / "prompts", "docmatix-qa-chat-v1")
