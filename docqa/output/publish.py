@@ -332,13 +332,14 @@ def check_output(output: str, build_dir: Path, protected: list[tuple[str, str]],
     def where(path: str) -> str:
         return path.rstrip("/") if url else str(Path(path).expanduser().resolve())
 
-    guarded = [(where(path), what) for path, what in protected if is_url(path) == url]
     if not url:
-        guarded += [
-            (str(Path.home()), "your home folder"),
+        protected = [
+            *protected,
+            ("~", "your home folder"),
             (os.getcwd(), "the working folder"),
             ("/", "the root folder"),
         ]
+    guarded = [(where(path), what) for path, what in protected if is_url(path) == url]
     target = where(output)
     for path, what in sorted(guarded, key=lambda pair: pair[0] != target):  # the output itself named first
         if path == target or path.startswith(target.rstrip("/") + "/"):

@@ -130,17 +130,22 @@ def test_the_output_of_an_earlier_version_without_a_manifest_is_replaced(tmp_pat
     assert (out / MANIFEST).is_file()
 
 
-def test_a_publish_cut_short_is_finished_by_the_next_run_without_losing_a_file(tmp_path, windows):
+@pytest.mark.parametrize("cut", ["before the swap", "after the swap"])
+def test_a_publish_cut_short_is_finished_by_the_next_run_without_losing_a_file(tmp_path, windows, cut):
     sources, annotated = windows
     out, aside = tmp_path / "ds", tmp_path / ".ds.previous"
-    write(out, sources, annotated, shard_max_rows=2)
+    write(out, sources, annotated, shard_max_rows=2)  # three shards
     (out / "NOTES.md").write_text("mine")
     (out / MARK).write_text("")
-    out.rename(aside)  # the publish died right after setting the old dataset aside
+    out.rename(aside)  # the publish died right after setting the old dataset aside...
+    if cut == "after the swap":  # ...or right after the new one took its place
+        write(tmp_path / "new", sources, annotated[:2])
+        (tmp_path / "new").rename(out)
 
     write(out, sources, annotated[:2])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
     assert (out / "NOTES.md").read_text() == "mine" and len(load_fresh(out, split="train")) == 2
+    assert sorted(p.name for p in (out / "data").iterdir()) == ["train-00000-of-00001.parquet"]
 
 
 @pytest.mark.parametrize("role", ["partial", "previous", "work"])
@@ -210,10 +215,9 @@ def test_a_push_to_a_repo_docqa_did_not_write_is_refused_unless_overwrite(hub, f
     assert pushed_files(hub) == files_of(folder)
 
 
-def test_make_dataset_passes_overwrite_only_when_asked():
+def test_make_passes_overwrite_only_when_asked():
     def make(*args):  # -n: print the commands, run none
-        return subprocess.run(
-            ["make", "-n", "dataset", *args], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout
+        return subprocess.run(["make", "-n", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
-    assert "--overwrite" in make("OVERWRITE=1") and "--overwrite" not in make()
+    assert "--overwrite" in make("dataset", "OVERWRITE=1") and "--overwrite" not in make("dataset")
+    assert "--repo 'a/b' --overwrite" in make("push", "REPO=a/b", "OVERWRITE=1")
