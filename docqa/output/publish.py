@@ -327,25 +327,19 @@ def check_output(output: str, build_dir: Path, protected: list[tuple[str, str]],
     `protected` (path, what it is) or a folder above one, the home folder, the working folder or `/` (even
     with `overwrite`); a destination that is not a dataset this pipeline wrote (unless `overwrite`); a
     folder beside the build named like the pipeline's but without its mark."""
-    url = is_url(output)
 
-    def where(path: str) -> str:
-        return path.rstrip("/") if url else str(Path(path).expanduser().resolve())
+    def where(path: str) -> str:  # a local path resolved; file:// is one too; other URLs as they are
+        path = path.removeprefix("file://")
+        return path.rstrip("/") if is_url(path) else str(Path(path).expanduser().resolve())
 
-    if not url:
-        protected = [
-            *protected,
-            ("~", "your home folder"),
-            (os.getcwd(), "the working folder"),
-            ("/", "the root folder"),
-        ]
-    guarded = [(where(path), what) for path, what in protected if is_url(path) == url]
+    everywhere = [("~", "your home folder"), (os.getcwd(), "the working folder"), ("/", "the root folder")]
+    guarded = [(where(path), what) for path, what in [*protected, *everywhere]]
     target = where(output)
     for path, what in sorted(guarded, key=lambda pair: pair[0] != target):  # the output itself named first
         if path == target or path.startswith(target.rstrip("/") + "/"):
             held = f"is {what}" if path == target else f"holds {what} ({path})"
             raise OutputRefused(f"{output} {held}: choose another --output (--overwrite does not apply)")
-    if url:
+    if is_url(output):
         check_destination(output, *remote_destination(*output_filesystem(output)), overwrite)
     else:
         local_destination(build_dir, overwrite)

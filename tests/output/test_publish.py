@@ -67,15 +67,15 @@ def test_a_file_is_refused_even_with_overwrite(tmp_path, capsys, pdfs):
     assert notes.read_text() == "keep me"
 
 
-@pytest.mark.parametrize("target", ["input", "parent", "home", "root"])
-def test_an_input_its_parents_home_and_root_are_refused_even_with_overwrite(
-    tmp_path, capsys, monkeypatch, pdfs, target
-):
-    monkeypatch.setenv("HOME", str(tmp_path / "inputs"))
-    output = {"input": pdfs, "parent": pdfs.parent, "home": "~", "root": "/"}[target]
-    code, err = run_cli(tmp_path, capsys, output, pdfs, "--overwrite")
+@pytest.mark.parametrize("target", ["input", "parent", "home", "home as a URL", "root"])
+def test_an_input_its_parent_home_and_root_are_refused_even_with_overwrite(tmp_path, capsys, monkeypatch, pdfs, target):
+    home = tmp_path / "inputs"  # the inputs' parent, and the home folder here
+    monkeypatch.setenv("HOME", str(home))
+    outputs = {"input": pdfs, "parent": home, "home": "~", "home as a URL": f"file://{home}", "root": "/"}
+    code, err = run_cli(tmp_path, capsys, outputs[target], pdfs, "--overwrite")
     assert code == 2 and err.count("\n") == 1
     assert "choose another --output (--overwrite does not apply)" in err
+    assert ("is your home folder" in err) == target.startswith("home")
     assert (pdfs / "report.pdf").is_file() and sorted(p.name for p in (tmp_path / "inputs").iterdir()) == ["pdfs"]
 
 
