@@ -69,14 +69,17 @@ def test_a_file_is_refused_even_with_overwrite(tmp_path, capsys, pdfs):
 
 @pytest.mark.parametrize("target", ["input", "parent", "home", "home as a URL", "root"])
 def test_an_input_its_parent_home_and_root_are_refused_even_with_overwrite(tmp_path, capsys, monkeypatch, pdfs, target):
-    home = tmp_path / "inputs"  # the inputs' parent, and the home folder here
+    home = tmp_path / "home"
+    (home / ".bashrc").parent.mkdir()
+    (home / ".bashrc").write_text("mine")
     monkeypatch.setenv("HOME", str(home))
-    outputs = {"input": pdfs, "parent": home, "home": "~", "home as a URL": f"file://{home}", "root": "/"}
+    outputs = {"input": pdfs, "parent": pdfs.parent, "home": "~", "home as a URL": f"file://{home}", "root": "/"}
     code, err = run_cli(tmp_path, capsys, outputs[target], pdfs, "--overwrite")
     assert code == 2 and err.count("\n") == 1
     assert "choose another --output (--overwrite does not apply)" in err
     assert ("is your home folder" in err) == target.startswith("home")
     assert (pdfs / "report.pdf").is_file() and sorted(p.name for p in (tmp_path / "inputs").iterdir()) == ["pdfs"]
+    assert files_of(home) == {".bashrc": b"mine"}
 
 
 def test_overwrite_replaces_a_folder_docqa_did_not_write(tmp_path, windows):
