@@ -35,12 +35,8 @@ from pathlib import Path
 
 import pymupdf
 
-# The alphabets with case, whose letters OCR and broken fonts confuse with each other.
-CASED_SCRIPTS = {
-    "Latin": ((0x41, 0x24F), (0x1E00, 0x1EFF)),
-    "Greek": ((0x370, 0x3FF), (0x1F00, 0x1FFF)),
-    "Cyrillic": ((0x400, 0x52F),),
-}
+from docqa.quality.folding import CASED_SCRIPTS, script_of
+
 # Where words may be joined without a space: compounds, abbreviations, paths, URLs, identifiers.
 WORD_JOINERS = "-‐‑–—./\\_:@&'’·"
 LONGEST_PLAUSIBLE_WORD = 40  # letters between two joiners; more is text whose spaces became symbols
@@ -174,19 +170,8 @@ def unreadable_share(tokens: list[str]) -> float:
 
 # --- word shapes -----------------------------------------------------------------------------------
 
-@functools.cache  # a page has few distinct characters
-def script_of(char: str) -> str | None:
-    """"Latin", "Greek" or "Cyrillic" for a letter of those scripts, "other" for other letters, else None."""
-    if not char.isalpha():
-        return None
-    code = ord(char)
-    for script, ranges in CASED_SCRIPTS.items():
-        if any(low <= code <= high for low, high in ranges):
-            return script
-    return "other"
-
-
 def is_cased_letter(char: str) -> bool:
+    """A Latin, Greek or Cyrillic letter: the alphabets with case, whose letters OCR and broken fonts confuse."""
     return script_of(char) in CASED_SCRIPTS
 
 
@@ -199,7 +184,7 @@ def cased_words(text: str) -> list[str]:
     words = []
     word: list[str] = []
     for char in text + " ":
-        if char.isspace() or unicodedata.category(char) == "Cc" or script_of(char) == "other":
+        if char.isspace() or unicodedata.category(char) == "Cc" or (char.isalpha() and not is_cased_letter(char)):
             if sum(map(is_cased_letter, word)) >= 2:
                 words.append("".join(word))
             word = []

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from docqa.output.report import histogram
-from docqa.quality.filters import count_tokens
+from docqa.quality.folding import tokens
 from docqa.records import AnnotatedWindow
 
 
@@ -52,7 +52,7 @@ class Stats:
         self.qa_generated += len(window.qa) + len(window.dropped)
         self.qa_kept += len(window.qa)
         self.qa_dropped.update(d.reason for d in window.dropped)
-        self.answer_tokens.update(count_tokens(p.answer) for p in window.qa)
+        self.answer_tokens.update(len(tokens(p.answer)) for p in window.qa)
         self.support_kept.update(round(p.support, 2) for p in window.qa)
         self.support_dropped.update(round(d.support, 2) for d in window.dropped)
         self.answers_located += sum(p.page >= 0 for p in window.qa)

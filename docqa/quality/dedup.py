@@ -1,8 +1,8 @@
 """Duplicates across the whole dataset: QA pairs said twice, and documents that are near-copies.
 
-Texts are compared as sets of words (or word 5-grams, for documents) after the folding grounding uses
-(case, accents, punctuation and digit grouping ignored). Finding similar earlier texts uses MinHash with
-locality-sensitive hashing: a signature is the minimum of each of several hash permutations over the set,
+Texts are compared as sets of tokens (or token 5-grams, for documents) folded by
+`docqa.quality.folding` (case, accents, punctuation and digit grouping ignored, numbers whole). Finding
+similar earlier texts uses MinHash with locality-sensitive hashing: a signature is the minimum of each of several hash permutations over the set,
 and the share of equal positions in two signatures estimates their Jaccard similarity. Signatures are
 cut into bands of 4 rows; texts that share a band are candidates, so a pair of texts at similarity J
 becomes a candidate with probability 1 - (1 - J^4)^bands (0.985 at J = 0.8 with 8 bands, 0.98 at J = 0.7
@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from docqa.quality.grounding import folded_words
+from docqa.quality.folding import folded_text, tokens
 from docqa.records import AnnotatedWindow, DroppedPair
 
 ROWS_PER_BAND = 4
@@ -43,8 +43,8 @@ def minhash(shingles: Iterable[str], permutations: int = 64) -> np.ndarray:
 
 
 def word_shingles(text: str, size: int) -> set[str]:
-    """Runs of `size` consecutive folded words (the whole text when shorter)."""
-    words = folded_words(text)
+    """Runs of `size` consecutive folded tokens (the whole text when shorter)."""
+    words = tokens(text)
     if len(words) <= size:
         return {" ".join(words)} if words else set()
     return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
@@ -85,7 +85,7 @@ class PairDeduplicator:
 
     def check(self, question: str, answer: str) -> str | None:
         """None for a new pair (remembered from now on), or why it repeats an earlier one."""
-        folded = (" ".join(folded_words(question)), " ".join(folded_words(answer)))
+        folded = (folded_text(question), folded_text(answer))
         key = hashlib.blake2b("\t".join(folded).encode(), digest_size=16).digest()
         if key in self.exact:
             return "duplicate"

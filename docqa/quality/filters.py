@@ -1,27 +1,28 @@
 """QA pair filters: each returns None to keep a pair, or the reason it is dropped.
 
-A filter is called as `f(pair, document)`, where `document` is the window's page text, normalised with
-`normalised_text`, and `pair.support` already holds the grounding score. The Docmatix heuristics are kept
-as separate, named rules: empty text, "unanswerable", code-like text and Q#/A# markers. Then: refusals
-and meta-answers, length bounds in tokens, repetitive answers, questions that contain their answer, pairs
-copied from the prompt's own examples, text in a script the document does not use, answers the document
-does not support, and repeated questions. Docmatix also dropped any text matching `\\w+\\.\\w+`, which
-removes numeric answers such as "3.5" and abbreviations such as "U.S."; that rule exists here only as an
-option (off by default). Dropped pairs are counted per reason and kept with it; nothing is dropped
-without one. Duplicates across windows and documents are dropped later, where the whole dataset is seen
-(`docqa.quality.dedup`).
+A filter is called as `f(pair, document)`, where `document` is the window's page text as the pipeline
+holds it, and `pair.support` already holds the grounding score. Filters that compare words compare them
+folded by `docqa.quality.folding` (case, accents, punctuation and digit grouping ignored, numbers whole).
+The Docmatix heuristics are kept as separate, named rules: empty text, "unanswerable", code-like text and
+Q#/A# markers. Then: refusals and meta-answers, length bounds in tokens, repetitive answers, questions that
+contain their answer, pairs copied from the prompt's own examples, text in a script the document does not
+use, answers the document does not support, and repeated questions. Docmatix also dropped any text
+matching `\\w+\\.\\w+`, which removes numeric answers such as "3.5" and abbreviations such as "U.S."; that
+rule exists here only as an option (off by default). Dropped pairs are counted per reason and kept with
+it; nothing is dropped without one. Duplicates across windows and documents are dropped later, where the
+whole dataset is seen (`docqa.quality.dedup`).
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 import zlib
 from collections import Counter
 from collections.abc import Callable
 
 from docqa.config import FilterConfig
+from docqa.quality.folding import folded_text, script_of, tokens
 from docqa.quality.grounding import support_score
 from docqa.records import DroppedPair, QAPair
 
@@ -30,9 +31,6 @@ PairFilter = Callable[[QAPair, str], "str | None"]
 _CODE_LIKE = re.compile(r"```|[{}]|</?[a-zA-Z][\w-]*>|\b\w+\(\)|\bdef \w+\(|;\s*$|=>")
 _QA_MARKERS = re.compile(r"\b[QA]\d+\s*[:.)]")
 _DOTTED_WORD = re.compile(r"\w+\.\w+")
-_NON_WORD = re.compile(r"\W+")
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-_TOKEN = re.compile(f"[{_CJK}]|[^\\W{_CJK}]+")
 # Refusals and answers about the document instead of from it ("The document does not say").
 _REFUSAL = re.compile(
     r"\bas an ai\b|\blanguage model\b|\bi(?: a|\')m sorry\b|\bsorry\b"
@@ -74,8 +72,8 @@ def dotted_word(pair: QAPair, document: str) -> str | None:
 
 def answer_in_question(pair: QAPair, document: str) -> str | None:
     """A question that contains its own answer teaches nothing ("Total: 12" / "12")."""
-    answer = normalised_text(pair.answer)
-    return "answer_in_question" if answer and f" {answer} " in f" {normalised_text(pair.question)} " else None
+    answer = folded_text(pair.answer)
+    return "answer_in_question" if answer and f" {answer} " in f" {folded_text(pair.question)} " else None
 
 
 def repetitive(pair: QAPair, document: str) -> str | None:
@@ -90,40 +88,32 @@ def refusal(pair: QAPair, document: str) -> str | None:
     return "refusal" if _REFUSAL.search(pair.answer.strip()) else None
 
 
-def count_tokens(text: str) -> int:
-    """Words, with each CJK character counted as one: a length that does not depend on the model."""
-    return len(_TOKEN.findall(text))
-
-
 def length_limits(config: FilterConfig) -> PairFilter:
+    """Lengths in folded tokens (words, whole numbers, each CJK character): they do not depend on the model."""
+
     def out_of_bounds(pair: QAPair, document: str) -> str | None:
         for name, text, low, high in (
             ("question", pair.question, config.min_question_tokens, config.max_question_tokens),
             ("answer", pair.answer, config.min_answer_tokens, config.max_answer_tokens),
         ):
-            tokens = count_tokens(text)
-            if tokens < low:
+            count = len(tokens(text))
+            if count < low:
                 return f"{name}_too_short"
-            if tokens > high:
+            if count > high:
                 return f"{name}_too_long"
         return None
 
     return out_of_bounds
 
 
-def _script(char: str) -> str:
-    name = unicodedata.name(char, "")
-    return "CJK" if name.startswith(("CJK", "HIRAGANA", "KATAKANA")) else name.partition(" ")[0]
-
-
 def _main_script(text: str) -> str | None:
-    scripts = Counter(_script(c) for c in text if c.isalpha())
+    scripts = Counter(script_of(c) for c in text if c.isalpha())
     return scripts.most_common(1)[0][0] if scripts else None
 
 
 @functools.lru_cache(maxsize=8)
 def _script_shares(document: str) -> dict[str, float]:
-    scripts = Counter(_script(c) for c in document if c.isalpha())
+    scripts = Counter(script_of(c) for c in document if c.isalpha())
     total = sum(scripts.values())
     return {script: n / total for script, n in scripts.items()}
 
@@ -151,16 +141,17 @@ def grounding(min_support: float) -> PairFilter:
 
 def copied_from(prompt_text: str) -> PairFilter:
     """Drop pairs copied from the prompt's own worked examples: small models parrot them."""
-    prompt = f" {normalised_text(prompt_text)} "
+    prompt = f" {folded_text(prompt_text)} "
 
     def copied_from_prompt(pair: QAPair, document: str) -> str | None:
-        question = normalised_text(pair.question)
+        question = folded_text(pair.question)
         # Short questions ("Who signed?") occur in any text; only a longer one found verbatim was copied.
         if question.count(" ") >= 3 and f" {question} " in prompt:
             return "copied_from_prompt"
-        answer = f" {normalised_text(pair.answer)} "
+        answer = f" {folded_text(pair.answer)} "
         # An answer from the examples is copied only if the document does not say it too.
-        return "copied_from_prompt" if answer.strip() and answer in prompt and answer not in f" {document} " else None
+        copied = answer.strip() and answer in prompt and answer not in _folded_document(document)
+        return "copied_from_prompt" if copied else None
 
     return copied_from_prompt
 
@@ -187,27 +178,27 @@ def pair_filters(config: FilterConfig, prompt_text: str) -> list[PairFilter]:
     return filters
 
 
-def normalised_text(text: str) -> str:
-    return _NON_WORD.sub(" ", text.lower()).strip()
+@functools.lru_cache(maxsize=8)  # a window's pairs share one document
+def _folded_document(document: str) -> str:
+    return f" {folded_text(document)} "
 
 
 def apply_filters(
     pairs: list[QAPair], document: str, filters: list[PairFilter]
 ) -> tuple[list[QAPair], list[DroppedPair]]:
-    """Score each pair's grounding, run the filters on it, then drop repeats of a question already kept
-    for this window."""
-    document = normalised_text(document)
+    """Score each pair's grounding on `document` as given (the window's page text), run the filters on
+    it, then drop repeats of a question already kept for this window."""
     kept: list[QAPair] = []
     dropped: list[DroppedPair] = []
     seen: set[str] = set()
     for pair in pairs:
         pair.support = round(support_score(pair.answer, document), 3)
         reason = next((r for f in filters if (r := f(pair, document))), None)
-        if reason is None and normalised_text(pair.question) in seen:
+        if reason is None and folded_text(pair.question) in seen:
             reason = "duplicate_question"
         if reason:
             dropped.append(DroppedPair(pair.question, pair.answer, reason, pair.support))
         else:
             kept.append(pair)
-            seen.add(normalised_text(pair.question))
+            seen.add(folded_text(pair.question))
     return kept, dropped

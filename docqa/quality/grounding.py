@@ -1,15 +1,12 @@
 """Grounding: how well a document supports an answer, and where on a page the answer is printed.
 
-`support_score` compares token streams. Both texts are folded alike: compatibility forms and accents are
-removed, case is ignored, and every run of characters that are not letters or digits separates tokens,
-which drops punctuation and symbols such as "%" and "€". `docqa.quality.filters.normalised_text` keeps every
-token boundary, so a document scores the same whether it is given raw or already normalised. Runs of
-digits are cut into groups of three from the right ("1234" reads "1 234"), so "1,234.5", "1 234,5" and
-"1234.5" all read "1 234 5". Normalised text cannot tell a decimal point from a thousands separator, so
-"1,234" and "1.234" read alike; but a number is matched only whole: "471" is not found in "4471", nor
-"35" in "0.35", nor "184" in "184.6".
+`support_score` compares the texts' tokens as `docqa.quality.folding` makes them: compatibility forms,
+accents, case and punctuation are folded away ("%" and "€" hold no token), digit grouping is removed
+("EUR 2,774.04" reads as "EUR 2774.04") and a number is matched only whole: "471" is not found in
+"4471", nor "35" in "0.35", nor "774" in "2,774.04", nor "184" in "184.6". Folding is idempotent, so a
+document scores the same whether it is given raw, as the pipeline holds it, or already folded.
 
-`locate_answer` finds the answer among the words the load stage kept for each page (their boxes already
+`AnswerLocator` finds the answer among the words the load stage kept for each page (their boxes already
 in the pixel grid of the page image, from the text layer or from OCR), folded the same way, so it is
 tolerant of case, accents, punctuation, line breaks and digit grouping, and works on scanned pages too.
 """
@@ -17,11 +14,10 @@ tolerant of case, accents, punctuation, line breaks and digit grouping, and work
 from __future__ import annotations
 
 import functools
-import re
-import unicodedata
 from collections import Counter
 from typing import NamedTuple
 
+from docqa.quality.folding import is_number, tokens
 from docqa.records import PageWords
 
 Box = list[float]  # x0, y0, x1, y1 in pixels of the rendered page image
@@ -34,80 +30,35 @@ STOP_WORDS = frozenset(
 # A passage that supports an answer spans at most PASSAGE_SLACK + PASSAGE_PER_TOKEN * (answer tokens) tokens.
 PASSAGE_SLACK = 10
 PASSAGE_PER_TOKEN = 2
-_RUN = re.compile(r"[^\W_]+")
 
 
-class _Tokens(NamedTuple):
+class _Indexed(NamedTuple):
     words: tuple[str, ...]
-    starts: frozenset[int]  # positions where a word or a whole run of digits starts
-    ends: frozenset[int]  # positions where one ends
     positions: dict[str, list[int]]
 
 
-def _digit_groups(digits: str) -> list[str]:
-    head = len(digits) % 3 or 3
-    return [digits[:head]] + [digits[i : i + 3] for i in range(head, len(digits), 3)]
-
-
-def _tokens(text: str) -> _Tokens:
-    decomposed = unicodedata.normalize("NFKD", text)
-    folded = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-    words: list[str] = []
-    starts, ends = set(), set()
-    previous = None
-    for match in _RUN.finditer(folded):
-        run = match.group()
-        # "0.35" and "2,774.04" are one number: "35" is not found in "0.35", nor "774" in "2,774.04".
-        continues_number = (
-            run.isdecimal()
-            and previous is not None
-            and previous.group().isdecimal()
-            and match.start() == previous.end() + 1
-            and folded[previous.end()] in ".,"
-        )
-        if continues_number:
-            ends.discard(len(words) - 1)
-        else:
-            starts.add(len(words))
-        words.extend(_digit_groups(run) if run.isdecimal() else [run])
-        ends.add(len(words) - 1)
-        previous = match
+def _indexed(words: tuple[str, ...]) -> _Indexed:
     positions: dict[str, list[int]] = {}
     for i, word in enumerate(words):
         positions.setdefault(word, []).append(i)
-    return _Tokens(tuple(words), frozenset(starts), frozenset(ends), positions)
+    return _Indexed(words, positions)
 
 
-def _occurrences(needle: tuple[str, ...], haystack: _Tokens) -> list[int]:
-    """Where needle occurs contiguously in haystack, neither starting nor ending inside a run of digits."""
-    last = len(needle) - 1
-    return [
-        i
-        for i in haystack.positions.get(needle[0], ())
-        if i in haystack.starts and i + last in haystack.ends and haystack.words[i : i + last + 1] == needle
-    ]
+@functools.lru_cache(maxsize=8)  # a window's pairs share one document
+def _document(text: str) -> _Indexed:
+    return _indexed(tokens(text))
 
 
-def _content_units(words: tuple[str, ...]) -> list[tuple[tuple[str, ...], bool]]:
-    """The answer's words other than stop words, and its numbers (runs of digit groups): (tokens, is_number)."""
-    units = []
-    i = 0
-    while i < len(words):
-        j = i + 1
-        if words[i].isdecimal():
-            while j < len(words) and words[j].isdecimal():
-                j += 1
-            units.append((words[i:j], True))
-        elif words[i] not in STOP_WORDS:
-            units.append((words[i:j], False))
-        i = j
-    return units
+def _occurrences(needle: tuple[str, ...], haystack: _Indexed) -> list[int]:
+    """Where needle occurs contiguously in haystack."""
+    size = len(needle)
+    return [i for i in haystack.positions.get(needle[0], ()) if haystack.words[i : i + size] == needle]
 
 
-def _passage_score(units: list[tuple[tuple[str, ...], bool]], document: _Tokens, width: int) -> float:
+def _passage_score(units: list[str], document: _Indexed, width: int) -> float:
     """The best score over passages of `width` document tokens: share of units found, times share of numbers."""
-    numbers = sum(is_number for _, is_number in units)
-    found = sorted((i, k) for k, (tokens, _) in enumerate(units) for i in _occurrences(tokens, document))
+    numbers = sum(map(is_number, units))
+    found = sorted((i, k) for k, unit in enumerate(units) for i in document.positions.get(unit, ()))
     in_passage: Counter[int] = Counter()
     best, first = 0.0, 0
     for position, unit in found:
@@ -116,57 +67,44 @@ def _passage_score(units: list[tuple[tuple[str, ...], bool]], document: _Tokens,
             in_passage[found[first][1]] -= 1
             in_passage += Counter()  # drops units no longer in the passage
             first += 1
-        numbers_found = sum(units[k][1] for k in in_passage)
+        numbers_found = sum(is_number(units[k]) for k in in_passage)
         best = max(best, len(in_passage) / len(units) * (numbers_found / numbers if numbers else 1.0))
     return best
 
 
 def support_score(answer: str, document: str) -> float:
-    """How well document supports answer, from 0 to 1; either may be raw or normalised text.
+    """How well document supports answer, from 0 to 1; either may be raw or folded text.
 
     1.0 when the answer's tokens occur as one contiguous span of the document's. Otherwise the answer's
-    content units (words that are not stop words, and whole numbers) are looked for in passages of the
-    document a few times the answer's length, since a fact is stated in one place and words scattered
-    over a page support nothing. A passage scores the share of units it holds, in any order, times the
-    share of numbers it holds, so each missing number counts twice and an answer whose only number is
-    wrong scores 0; the best passage gives the score.
+    content units (its words that are not stop words, and its numbers) are looked for in passages
+    of the document a few times the answer's length, since a fact is stated in one place and words
+    scattered over a page support nothing. A passage scores the share of units it holds, in any order,
+    times the share of numbers it holds, so each missing number counts twice and an answer whose only
+    number is wrong scores 0; the best passage gives the score.
     """
-    answer_tokens = _tokens(answer)
-    if not answer_tokens.words:
+    answer_tokens = tokens(answer)
+    if not answer_tokens:
         return 0.0
-    document_tokens = _document_tokens(document)
-    if _occurrences(answer_tokens.words, document_tokens):
+    document_tokens = _document(document)
+    if _occurrences(answer_tokens, document_tokens):
         return 1.0
-    units = _content_units(answer_tokens.words)
+    units = [token for token in answer_tokens if token not in STOP_WORDS]
     if not units:
         return 0.0
-    return _passage_score(units, document_tokens, PASSAGE_SLACK + PASSAGE_PER_TOKEN * len(answer_tokens.words))
+    return _passage_score(units, document_tokens, PASSAGE_SLACK + PASSAGE_PER_TOKEN * len(answer_tokens))
 
 
-def folded_words(text: str) -> tuple[str, ...]:
-    """The text's tokens as grounding compares them: "EUR 2,774.04" and "eur 2774.04" give the same."""
-    return _tokens(text).words
-
-
-_document_tokens = functools.lru_cache(maxsize=8)(_tokens)  # a window's pairs share one document
-
-
-def _page_tokens(words: list[str]) -> tuple[_Tokens, list[int]]:
-    """The tokens of a page's words, as `_tokens` makes them, and for each token the word it came from."""
-    tokens, owners, starts, ends = [], [], set(), set()
+def _page_tokens(words: list[str]) -> tuple[_Indexed, list[int]]:
+    """The tokens of a page's words and, for each token, the word it came from."""
+    page_tokens, owners = [], []
     for index, word in enumerate(words):
-        folded = _tokens(word)
-        starts.update(len(tokens) + i for i in folded.starts)
-        ends.update(len(tokens) + i for i in folded.ends)
-        tokens.extend(folded.words)
-        owners.extend([index] * len(folded.words))
-    positions: dict[str, list[int]] = {}
-    for i, token in enumerate(tokens):
-        positions.setdefault(token, []).append(i)
-    return _Tokens(tuple(tokens), frozenset(starts), frozenset(ends), positions), owners
+        folded = tokens(word)
+        page_tokens.extend(folded)
+        owners.extend([index] * len(folded))
+    return _indexed(tuple(page_tokens)), owners
 
 
-def _longest_printed_run(answer: tuple[str, ...], page: _Tokens) -> tuple[int, list[tuple[int, int]]]:
+def _longest_printed_run(answer: tuple[str, ...], page: _Indexed) -> tuple[int, list[tuple[int, int]]]:
     """The longest run of the answer's tokens, beginning and ending with a token that is not a stop word,
     printed on the page: its length and the (first, last) page tokens of every place it is printed."""
     content = [token not in STOP_WORDS for token in answer]
@@ -197,7 +135,7 @@ def _with_symbols(words: list[str], first: int, last: int, symbols: set[str]) ->
     which hold no token of their own."""
 
     def is_symbol(word: str) -> bool:
-        return not _tokens(word).words and word.strip(".,;:()[]") in symbols
+        return not tokens(word) and word.strip(".,;:()[]") in symbols
 
     while first > 0 and is_symbol(words[first - 1]):
         first -= 1
@@ -220,11 +158,11 @@ class AnswerLocator:
         a word that is not a stop word, is located instead; the page printing the longest run wins, the
         first one on a tie. (-1, []) when no page prints any of it.
         """
-        needle = _tokens(answer).words
+        needle = tokens(answer)
         best_page, best_length, best_boxes = -1, 0, []
         symbols = set(answer.split())
-        for index, ((tokens, owners), page) in enumerate(self.pages):
-            length, places = _longest_printed_run(needle, tokens)
+        for index, ((printed, owners), page) in enumerate(self.pages):
+            length, places = _longest_printed_run(needle, printed)
             if length > best_length:
                 boxes = []
                 for first, last in places:

@@ -16,7 +16,7 @@ from docqa.generate.prompts import (
     load_template,
     load_templates,
 )
-from docqa.quality.filters import normalised_text
+from docqa.quality.folding import folded_text
 from tests.conftest import ROOT
 
 PROMPTS = ROOT / "prompts"
@@ -102,7 +102,7 @@ def test_example_questions_and_answers_are_not_shared_between_prompts():
     places = Counter()
     for prompt_id in PROMPT_IDS:
         for question, answer in example_pairs(load_template(PROMPTS, prompt_id)):
-            places.update([normalised_text(question), normalised_text(answer)])
+            places.update([folded_text(question), folded_text(answer)])
     assert [text for text, count in places.items() if count > 1] == []
 
 

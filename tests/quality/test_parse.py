@@ -12,6 +12,7 @@ from docqa.records import GeneratedWindow
 from tests.conftest import ROOT
 
 CAPTURED = ROOT / "tests" / "fixtures" / "completions.jsonl"
+LABELLED = ROOT / "tests" / "fixtures" / "grounding_labels.jsonl"
 
 
 def parse(completion, finish_reason="stop", template="docmatix-qa-completion-v1", text="", **filters):
@@ -68,6 +69,24 @@ def test_the_docmatix_dotted_word_rule_is_an_option():
     text = "VAT rate 20.5 %, paid by Kim."
     annotated = parse(pairs(("What is the VAT rate?", "20.5 %"), ("Who paid?", "Kim")), text=text, drop_dotted_words=True)
     assert [d.reason for d in annotated.dropped] == ["dotted_word"]
+
+
+@pytest.mark.parametrize(
+    "source, answer, support",
+    [
+        ("report.pdf p. 5-6", "35", 0.0),  # the page says "EUR 0.35 for 2022"
+        ("invoice.pdf p. 1-1", "774", 0.0),  # the page says "Total due EUR 2,774.04"
+        ("invoice.pdf p. 1-1", "2,774.04", 1.0),
+        ("invoice.pdf p. 1-1", "2774.04", 1.0),
+    ],
+)
+def test_the_parse_stage_matches_numbers_whole(source, answer, support):
+    """On a page text captured from the load stage: a number is supported only by the whole number."""
+    window = next(w for w in map(json.loads, LABELLED.read_text().splitlines()) if w["source"] == source)
+    annotated = parse(pairs(("What is the amount?", answer)), template=window["prompt_id"], text=window["document"])
+    (pair,) = [*annotated.qa, *annotated.dropped]
+    assert pair.support == support
+    assert [d.reason for d in annotated.dropped] == ([] if support else ["ungrounded"])
 
 
 def test_repeated_questions_are_dropped_after_the_first():
