@@ -5,7 +5,9 @@ project's generated sample PDFs, each labelled by hand as supported by its page 
     .venv/bin/python bench/grounding.py
 
 Each pair is scored the way the pipeline scores it: its window goes through the parse stage (ParseQA)
-with the page text as the load stage hands it on, and the pair's `support` is read back.
+with the page text as the load stage hands it on, and the pair's `support` is read back. The last line of
+each half is what a run keeps, every filter on at the defaults (some unsupported answers are copies of
+the prompt's examples, dropped as `copied_from_prompt` whatever their support).
 
 "Positive" means the filter keeps the pair (support >= threshold): precision is the share of kept pairs
 that are supported, recall the share of supported pairs that are kept. A supported answer can still be
@@ -38,6 +40,7 @@ class Labelled(NamedTuple):
     supported: bool  # hand label: the page text states the answer
     correct: bool  # hand label: and it answers the question
     half: str  # "tune" or "held-out"
+    kept_by_default: bool  # the parse stage keeps it with every filter at its default
 
 
 class Figures(NamedTuple):
@@ -52,33 +55,36 @@ def half_of(question: str, answer: str) -> str:
     return "tune" if digest[0] % 2 == 0 else "held-out"
 
 
-def _support_in_parse_stage(window: dict) -> dict[tuple[str, str], float]:
-    """The support the parse stage gives each pair of a labelled window (the grounding filter off, so
-    every pair is scored; pairs other filters drop keep their score)."""
-    stage = ParseQA(FilterConfig(min_support=0), [load_template(ROOT / "prompts", window["prompt_id"])])
+def _parse_stage(window: dict, config: FilterConfig) -> tuple[dict[tuple[str, str], float], set[tuple[str, str]]]:
+    """The support the parse stage gives each pair of a labelled window (pairs a filter drops keep their
+    score), and the pairs it keeps."""
+    stage = ParseQA(config, [load_template(ROOT / "prompts", window["prompt_id"])])
     completion = json.dumps({"pairs": [{"question": p["question"], "answer": p["answer"]} for p in window["pairs"]]})
     record = GeneratedWindow(
         window["source"], "labelled", 1, 0, [0], texts=[window["document"]], prompt_id=window["prompt_id"],
         completion=completion, finish_reason="stop",
     )
     (annotated,) = stage([record])
-    return {(p.question, p.answer): p.support for p in [*annotated.qa, *annotated.dropped]}
+    support = {(p.question, p.answer): p.support for p in [*annotated.qa, *annotated.dropped]}
+    return support, {(p.question, p.answer) for p in annotated.qa}
 
 
 def labelled_scores() -> list[Labelled]:
     scored = []
     for line in LABELS.read_text().splitlines():
         window = json.loads(line)
-        support = _support_in_parse_stage(window)
+        support, _ = _parse_stage(window, FilterConfig(min_support=0))  # grounding off: every pair scored
+        _, kept = _parse_stage(window, FilterConfig())
         for pair in window["pairs"]:
             key = (pair["question"], pair["answer"])
-            scored.append(Labelled(support[key], pair["supported"], pair["correct"], half_of(*key)))
+            scored.append(Labelled(support[key], pair["supported"], pair["correct"], half_of(*key), key in kept))
     return scored
 
 
-def figures(scored: list[Labelled], threshold: float) -> Figures:
-    """Precision and recall against the `supported` labels, and the share of kept pairs that are correct."""
-    kept = [pair for pair in scored if pair.support >= threshold]
+def figures(scored: list[Labelled], threshold: float | None) -> Figures:
+    """Precision and recall against the `supported` labels, and the share of kept pairs that are correct,
+    of the pairs whose support reaches `threshold` (None: of those a run keeps, every filter on)."""
+    kept = [pair for pair in scored if (pair.kept_by_default if threshold is None else pair.support >= threshold)]
     supported_kept = sum(pair.supported for pair in kept)
     return Figures(
         kept=len(kept),
@@ -115,6 +121,9 @@ def main() -> None:
             mark = "  <- " + ", ".join(m for m in marks if m) if any(marks) else ""
             print(f"{threshold:9.1f}  {result.kept:4d}  {result.precision:9.3f}  {result.recall:6.3f}  "
                   f"{result.correct:7.3f}{mark}")
+        result = figures(pairs, None)
+        print(f"  run     {result.kept:4d}  {result.precision:9.3f}  {result.recall:6.3f}  {result.correct:7.3f}"
+              "  <- every filter at its default")
 
 
 if __name__ == "__main__":
