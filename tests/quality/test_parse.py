@@ -89,6 +89,13 @@ def test_the_parse_stage_matches_numbers_whole(source, answer, support):
     assert [d.reason for d in annotated.dropped] == ([] if support else ["ungrounded"])
 
 
+def test_a_question_about_a_japanese_page_is_checked_on_the_letters_it_shows():
+    """Japanese pages set Latin names and numbers in full-width forms: they count as Latin letters and as
+    digits, and each CJK character is a token, so the price is found and the Latin question is kept."""
+    annotated = parse(pairs(("What does the ABC123 kettle cost?", "500円")), text="製品ＡＢＣ１２３の価格は５００円です。")
+    assert [(p.answer, p.support) for p in annotated.qa] == [("500円", 1.0)]
+
+
 def test_repeated_questions_are_dropped_after_the_first():
     text = "Total: 12 EUR, paid by Kim."
     annotated = parse(pairs(("What is the total?", "12"), ("what is the TOTAL", "12 EUR"), ("Who paid?", "Kim")), text=text)
