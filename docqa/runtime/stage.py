@@ -67,8 +67,10 @@ class Stage:
             self._ready = True
 
     def __call__(self, records: list[Any]) -> list[Any]:
-        self.ensure_setup()
         healthy = [r for r in records if getattr(r, "error", None) is None]
-        out = self.process_batch(healthy) if healthy else []
+        out = []
+        if healthy:  # a batch of failures passes through without loading a model for nothing
+            self.ensure_setup()
+            out = self.process_batch(healthy)
         failed = [r for r in records if getattr(r, "error", None) is not None]
         return out + [r if type(r) is self.output_type else extend(self.output_type, r) for r in failed]
