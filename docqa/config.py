@@ -6,6 +6,10 @@ result. The resolved config is written next to the dataset so a run can be repro
 
 from __future__ import annotations
 
+import copy
+import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,8 +17,19 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from docqa.errors import UserError
+from docqa.output.provenance import SourcePathMode, recorded_entry
 
 EMBEDDED_MODEL = "embedded:gemma-3-270m"
+
+# How config.yaml (and a Ray job's command line) treats a field that may hold a secret, declared on the
+# field with `json_schema_extra` and applied in one place, `redact`: the whole value is withheld; only
+# the entries whose names say they are secret are; or the URLs in it lose their credentials and query.
+SECRET_VALUE = {"secret": "value"}
+SECRET_ENTRIES = {"secret": "entries"}
+SECRET_LOCATIONS = {"secret": "locations"}
+SECRET_SOURCES = {"secret": "sources"}  # locations recorded as `output.source_paths` says
+REDACTED = "<redacted"
+_SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSW|CREDENTIAL|AUTH", re.IGNORECASE)
 
 
 class Section(BaseModel):
@@ -27,10 +42,15 @@ class InputConfig(Section):
         description="What to read: PDF files, folders (searched recursively for *.pdf and *.tar), glob "
         "patterns, fsspec URLs (s3://, gs://, hf://, file://...), `@list.txt` files of such entries, and "
         "webdataset tar shards of <key>.pdf + <key>.json samples (PDFA style). Empty: the built-in sample "
-        "corpus is generated under `sample_dir` and used.",
+        "corpus is generated under `sample_dir` and used. config.yaml and the card record them as "
+        "`output.source_paths` says, URL credentials and query strings removed.",
+        json_schema_extra=SECRET_SOURCES,
     )
     passwords: list[str] = Field(
-        default_factory=list, description="Passwords to try on encrypted PDFs (they are rejected otherwise)."
+        default_factory=list,
+        description="Passwords to try on encrypted PDFs (they are rejected otherwise). Quote numeric ones "
+        "(`['0042']`). Never written out: config.yaml records only how many there were.",
+        json_schema_extra=SECRET_VALUE,
     )
     max_file_mb: float = Field(200, gt=0, description="Larger files are rejected without being read whole.")
     sample_dir: str = Field(
@@ -110,7 +130,9 @@ class ModelConfig(Section):
         None,
         description="Base URL of an OpenAI-compatible server to generate with instead of an in-process engine, "
         "e.g. `http://127.0.0.1:8000/v1` for a running `vllm serve`. The tokenizer of `name` is still used "
-        "locally to fit prompts to `max_model_len`, so serve the same model.",
+        "locally to fit prompts to `max_model_len`, so serve the same model. Credentials in the URL are "
+        "not written to config.yaml.",
+        json_schema_extra=SECRET_LOCATIONS,
     )
     endpoint_model: str | None = Field(
         None, description="Model name to request from the endpoint. Null: the first model it lists at /models."
@@ -132,12 +154,16 @@ class ModelConfig(Section):
     engine_kwargs: dict[str, Any] = Field(
         default_factory=dict,
         description="Extra keyword arguments for `vllm.LLM` (e.g. enforce_eager, tensor_parallel_size, "
-        "gpu_memory_utilization).",
+        "gpu_memory_utilization). Values of keys naming a token, key, secret or password (hf_token) are not "
+        "written to config.yaml.",
+        json_schema_extra=SECRET_ENTRIES,
     )
     env: dict[str, str] = Field(
         default_factory=dict,
         description="Environment variables set in each engine process before vLLM starts (e.g. "
-        "VLLM_CPU_KVCACHE_SPACE).",
+        "VLLM_CPU_KVCACHE_SPACE). Values of variables naming a token, key, secret or password (HF_TOKEN) are "
+        "not written to config.yaml.",
+        json_schema_extra=SECRET_ENTRIES,
     )
     replicas: int = Field(1, gt=0, description="Number of engine replicas (Ray actors), e.g. one per GPU.")
     num_gpus: float = Field(0, ge=0, description="GPUs reserved per replica (tensor_parallel_size for TP groups).")
@@ -201,6 +227,7 @@ class OutputConfig(Section):
         description="Dataset folder (data/, rejects/, README.md, stats.json, config.yaml, .docqa-manifest.json), "
         "or an fsspec URL (s3://, gs://, hf://...) to upload it to once built. It must be missing, empty or a "
         "dataset docqa wrote (see `overwrite`); only files an earlier run wrote there are ever removed.",
+        json_schema_extra=SECRET_LOCATIONS,
     )
     overwrite: bool = Field(
         False,
@@ -218,6 +245,7 @@ class OutputConfig(Section):
         "out/cache",
         description="Page cache (folder or fsspec URL): rendered pages and texts by document hash and settings, "
         "reused when regenerating with another prompt or model. Empty (null) disables it.",
+        json_schema_extra=SECRET_LOCATIONS,
     )
     test_fraction: float = Field(
         0.05,
@@ -241,6 +269,14 @@ class OutputConfig(Section):
         100, gt=0, description="Row groups stay under this size, so the Hub's dataset viewer can read them."
     )
     row_group_rows: int = Field(100, gt=0, description="Rows per Parquet row group at most.")
+    source_paths: SourcePathMode = Field(
+        "full",
+        description="How the dataset records where each document was read from (`source_path` column, "
+        "`texts[].source`, rejects, dropped pairs, the card, `input.paths` in config.yaml): `full`, the path "
+        "or URL (credentials, query string and fragment always removed); `relative`, the path below the "
+        "input entry it was found under (a folder: the path inside it; a file or tar shard: its name, with "
+        "`::member`); `hash`, the first 16 hex digits of the sha256 of the `full` form.",
+    )
     dataset_name: str = Field("docqa", description="Dataset name used in the dataset card.")
     license: str = Field("other", description="Licence declared in the dataset card (depends on your PDFs).")
 
@@ -291,8 +327,12 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     for part in parents:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ValueError(f"override {assignment!r}: {part!r} is not a section")
-    node[leaf] = yaml.safe_load(raw)
+            raise ValueError(f"override of {key.strip()!r}: {part!r} is not a section")  # the value may be a secret
+    try:
+        node[leaf] = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:  # its message quotes the value, which may be a secret
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ValueError(f"override of {key.strip()!r}: the value is not valid YAML ({problem})") from None
 
 
 class ConfigError(UserError):
@@ -307,6 +347,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
             data = yaml.safe_load(Path(path).read_text()) or {}
         for assignment in overrides:
             apply_override(data, assignment)
+        for name, _, value in _secret_fields(data):
+            if REDACTED in json.dumps(value):  # a written config.yaml, reused without giving the secret again
+                raise ValueError(f"{name} was redacted when this config was written: give it again with --set {name}=...")
         return Config.model_validate(data)
     except (OSError, yaml.YAMLError, ValueError) as exc:  # ValidationError is a ValueError
         raise ConfigError(f"config {path or '(defaults)'}: {_describe(exc)}") from None
@@ -324,4 +367,49 @@ def _describe(exc: Exception) -> str:
 
 
 def dump_config(config: Config) -> str:
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    """The resolved config as YAML, with what its secret fields hold redacted (`redact`)."""
+    return yaml.safe_dump(redact(config.model_dump(mode="json"), config.output.source_paths), sort_keys=False)
+
+
+def redact(data: dict[str, Any], source_paths: SourcePathMode = "full") -> dict[str, Any]:
+    """`data`, a config or any part of one as plain values (`a: {b: c}`), with secrets redacted as its
+    fields declare: passwords become `<redacted: N>`, secret-named entries `<redacted>`, and locations
+    lose URL credentials and query strings (input entries are recorded as `source_paths` says)."""
+    redacted = copy.deepcopy(data)
+    for name, kind, value in _secret_fields(data):
+        *sections, leaf = name.split(".")
+        node = redacted
+        for section in sections:
+            node = node[section]
+        if kind == "value":
+            node[leaf] = f"{REDACTED}: {len(value) if isinstance(value, list) else 1}>" if value else value
+        elif kind == "entries" and isinstance(value, dict):
+            node[leaf] = {k: f"{REDACTED}>" if _SECRET_NAME.search(k) else v for k, v in value.items()}
+        elif kind in ("locations", "sources"):
+            mode = source_paths if kind == "sources" else "full"
+            if isinstance(value, str):
+                node[leaf] = recorded_entry(value, mode)
+            elif isinstance(value, list):
+                node[leaf] = [recorded_entry(p, mode) if isinstance(p, str) else p for p in value]
+    return redacted
+
+
+def carries_secret(assignment: str) -> bool:
+    """Whether the override `a.b=c` sets something `redact` would withhold or change: a password, a
+    secret-named entry, a URL with credentials or a query string."""
+    data: dict[str, Any] = {}
+    apply_override(data, assignment)
+    return redact(data) != data
+
+
+def _secret_fields(data: dict[str, Any], model: type[BaseModel] = Config, prefix: str = "") -> Iterator[tuple[str, str, Any]]:
+    """(dotted name, kind, value) of every field in `data` that declares it may hold a secret."""
+    for name, value in data.items():
+        field = model.model_fields.get(name)
+        if field is None:
+            continue
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            if isinstance(value, dict):
+                yield from _secret_fields(value, field.annotation, f"{prefix}{name}.")
+        elif kind := (field.json_schema_extra or {}).get("secret"):
+            yield f"{prefix}{name}", kind, value
