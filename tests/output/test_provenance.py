@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from docqa.config import dump_config, load_config
+from docqa.config import ConfigError, dump_config, load_config
 from docqa.generate.prompts import load_templates
 from docqa.ingest.sources import discover_sources, entry_roots
 from docqa.output.card import dataset_card
@@ -134,14 +134,19 @@ def test_hash_and_relative_modes_hide_the_input_entries_in_config_yaml_and_card(
 
 def test_a_written_config_with_redacted_passwords_must_be_given_them_again(tmp_path):
     (tmp_path / "config.yaml").write_text(dump_config(load_config(None, ["input.passwords=[sesame]"])))
-    with pytest.raises(ValueError, match=r"input.passwords was redacted .* --set input.passwords="):
+    with pytest.raises(ConfigError, match=r"input.passwords was redacted .* --set input.passwords="):
         load_config(tmp_path / "config.yaml")
     assert load_config(tmp_path / "config.yaml", ["input.passwords=[sesame]"]).input.passwords == ["sesame"]
 
 
-def test_an_invalid_password_is_not_echoed_in_the_error():
-    with pytest.raises(ValueError) as error:
-        load_config(None, ["input.passwords=[12345678]"])  # a number, not a string: YAML needs it quoted
+@pytest.mark.parametrize(
+    "override",
+    ["input.passwords=[12345678]", "input.passwords=[12345678", "input.passwords=12345678"],
+    ids=["a number (YAML needs it quoted)", "not valid YAML", "not a list"],
+)
+def test_an_invalid_password_is_not_echoed_in_the_error(override):
+    with pytest.raises(ConfigError) as error:
+        load_config(None, [override])
     assert "input.passwords" in str(error.value) and "12345678" not in str(error.value)
 
 
