@@ -6,10 +6,6 @@ result. The resolved config is written next to the dataset so a run can be repro
 
 from __future__ import annotations
 
-import copy
-import json
-import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,20 +13,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from docqa.errors import UserError
-from docqa.output.provenance import SourcePathMode, recorded_entry
+from docqa.output.provenance import SourcePathMode
+from docqa.redaction import SECRET_ENTRIES, SECRET_LOCATIONS, SECRET_SOURCES, SECRET_VALUE, redact, redacted_fields
 
 EMBEDDED_MODEL = "embedded:gemma-3-270m"
-
-# How config.yaml (and a Ray job's command line) treats a field that may hold a secret, declared on the
-# field with `json_schema_extra` and applied in one place, `redact`: the whole value is withheld; only
-# the entries whose names say they are secret are; or the URLs in it lose their credentials and query.
-SECRET_VALUE = {"secret": "value"}
-SECRET_ENTRIES = {"secret": "entries"}
-SECRET_LOCATIONS = {"secret": "locations"}
-SECRET_SOURCES = {"secret": "sources"}  # locations recorded as `output.source_paths` says
-REDACTED = "<redacted"
-_SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSW|CREDENTIAL|AUTH", re.IGNORECASE)
-
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -347,9 +333,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
             data = yaml.safe_load(Path(path).read_text()) or {}
         for assignment in overrides:
             apply_override(data, assignment)
-        for name, _, value in _secret_fields(data):
-            if REDACTED in json.dumps(value):  # a written config.yaml, reused without giving the secret again
-                raise ValueError(f"{name} was redacted when this config was written: give it again with --set {name}=...")
+        if redacted := redacted_fields(data, Config):  # a written config.yaml, reused without its secrets
+            message = "{0} was redacted when this config was written: give it again with --set {0}=..."
+            again = (message.format(name) for name in redacted)
+            raise ValueError("; ".join(again))
         return Config.model_validate(data)
     except (OSError, yaml.YAMLError, ValueError) as exc:  # ValidationError is a ValueError
         raise ConfigError(f"config {path or '(defaults)'}: {_describe(exc)}") from None
@@ -367,49 +354,6 @@ def _describe(exc: Exception) -> str:
 
 
 def dump_config(config: Config) -> str:
-    """The resolved config as YAML, with what its secret fields hold redacted (`redact`)."""
-    return yaml.safe_dump(redact(config.model_dump(mode="json"), config.output.source_paths), sort_keys=False)
-
-
-def redact(data: dict[str, Any], source_paths: SourcePathMode = "full") -> dict[str, Any]:
-    """`data`, a config or any part of one as plain values (`a: {b: c}`), with secrets redacted as its
-    fields declare: passwords become `<redacted: N>`, secret-named entries `<redacted>`, and locations
-    lose URL credentials and query strings (input entries are recorded as `source_paths` says)."""
-    redacted = copy.deepcopy(data)
-    for name, kind, value in _secret_fields(data):
-        *sections, leaf = name.split(".")
-        node = redacted
-        for section in sections:
-            node = node[section]
-        if kind == "value":
-            node[leaf] = f"{REDACTED}: {len(value) if isinstance(value, list) else 1}>" if value else value
-        elif kind == "entries" and isinstance(value, dict):
-            node[leaf] = {k: f"{REDACTED}>" if _SECRET_NAME.search(k) else v for k, v in value.items()}
-        elif kind in ("locations", "sources"):
-            mode = source_paths if kind == "sources" else "full"
-            if isinstance(value, str):
-                node[leaf] = recorded_entry(value, mode)
-            elif isinstance(value, list):
-                node[leaf] = [recorded_entry(p, mode) if isinstance(p, str) else p for p in value]
-    return redacted
-
-
-def carries_secret(assignment: str) -> bool:
-    """Whether the override `a.b=c` sets something `redact` would withhold or change: a password, a
-    secret-named entry, a URL with credentials or a query string."""
-    data: dict[str, Any] = {}
-    apply_override(data, assignment)
-    return redact(data) != data
-
-
-def _secret_fields(data: dict[str, Any], model: type[BaseModel] = Config, prefix: str = "") -> Iterator[tuple[str, str, Any]]:
-    """(dotted name, kind, value) of every field in `data` that declares it may hold a secret."""
-    for name, value in data.items():
-        field = model.model_fields.get(name)
-        if field is None:
-            continue
-        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
-            if isinstance(value, dict):
-                yield from _secret_fields(value, field.annotation, f"{prefix}{name}.")
-        elif kind := (field.json_schema_extra or {}).get("secret"):
-            yield f"{prefix}{name}", kind, value
+    """The resolved config as YAML, with what its secret fields hold redacted (`docqa.redaction`)."""
+    data = redact(config.model_dump(mode="json"), Config, config.output.source_paths)
+    return yaml.safe_dump(data, sort_keys=False)

@@ -46,7 +46,8 @@ def dataset_card(config: Config, templates: list[PromptTemplate], model: str, st
     ocr = f"Tesseract, languages {'+'.join(config.text.ocr_languages)}" if config.text.ocr else "OCR was off"
     prompts = "\n".join(f"  - `{t.prompt_id}` ({t.form} form), sha256 `{t.sha256}`" for t in templates)
     mode = config.output.source_paths
-    sources = ", ".join(f"`{recorded_entry(p, mode)}`" for p in config.input.paths) or "the built-in sample corpus of generated PDFs"
+    sources = ", ".join(f"`{recorded_entry(p, mode)}`" for p in config.input.paths)
+    sources = sources or "the built-in sample corpus of generated PDFs"
     f = config.filters
     script = f" (below {f.min_script_share:.0%} of its letters)" if f.min_script_share else ""
     grounding = f" (support below {f.min_support})" if f.min_support else " (off: scores kept, nothing dropped)"

@@ -118,8 +118,9 @@ class DatasetWriter:
                 # Every input must be accounted for; reaching this is a bug, recorded rather than hidden.
                 self.rejects.append(Reject("", source, [], "pipeline", "input produced no output"))
         self.stats.inputs = len(sources)
+        paths = self.source_paths
         recorded = [
-            replace(r, source_path=self.source_paths(r.source_path), reason=self.source_paths.text(r.reason, r.source_path))
+            replace(r, source_path=paths(r.source_path), reason=paths.text(r.reason, r.source_path))
             for r in self.rejects
         ]
         pq.write_table(

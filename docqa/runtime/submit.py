@@ -32,9 +32,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from docqa.config import Config, carries_secret
+from docqa.config import Config, apply_override
 from docqa.ingest.sources import is_url
 from docqa.output.provenance import safe_location
+from docqa.redaction import redact
 
 ROOT = Path(__file__).resolve().parents[2]  # the project folder, shipped as the job's working directory
 AGENT_WAIT_S = 120  # how long a fresh cluster may take to accept jobs
@@ -71,6 +72,14 @@ def job_arguments(config_path: str, config: Config, overrides: list[str]) -> tup
         if _section(assignment) not in secret_sections:
             arguments += ["--set", assignment]
     return arguments, [a for a in assignments if _section(a) in secret_sections]
+
+
+def carries_secret(assignment: str) -> bool:
+    """Whether the override `a.b=c` sets something config.yaml would not show as given: a password, a
+    secret-named entry, a URL with credentials or a query string."""
+    data: dict[str, Any] = {}
+    apply_override(data, assignment)
+    return redact(data, Config) != data
 
 
 def _section(assignment: str) -> str:

@@ -15,9 +15,8 @@ SIGNED = "https://alice:hunter2@bucket.example/corpus/a.pdf?X-Amz-Signature=f00d
 
 
 def test_secrets_reach_the_job_but_not_its_command_line_nor_runtime_env(tmp_path, monkeypatch):
-    overrides = [
-        "input.passwords=[sesame]", f"input.paths=['{SIGNED}']", "model.env={HF_TOKEN: hf_s3cret}", "sampling.temperature=0"
-    ]
+    overrides = ["input.passwords=[sesame]", f"input.paths=['{SIGNED}']", "model.env={HF_TOKEN: hf_s3cret}"]
+    overrides.append("sampling.temperature=0")
     entrypoint, runtime_env = job_spec(CONFIG, load_config(CONFIG, overrides), overrides, tmp_path)
     shown = entrypoint + json.dumps(runtime_env)  # what the dashboard and `ray job list` show
     assert not [s for s in ("sesame", "hf_s3cret", "hunter2", "f00d") if s in shown]
@@ -28,7 +27,8 @@ def test_secrets_reach_the_job_but_not_its_command_line_nor_runtime_env(tmp_path
     monkeypatch.setattr("docqa.run.run_pipeline", lambda config: received.append(config) or {})
     assert main(shlex.split(entrypoint)[3:]) == 0  # the job's `python -m docqa dataset ...`
     [job] = received
-    assert job.input.passwords == ["sesame"] and job.input.paths == [SIGNED] and job.model.env == {"HF_TOKEN": "hf_s3cret"}
+    assert job.input.passwords == ["sesame"] and job.input.paths == [SIGNED]
+    assert job.model.env == {"HF_TOKEN": "hf_s3cret"}
     assert job.sampling.temperature == 0 and Path(job.output.dir).is_absolute()
 
 
