@@ -175,3 +175,10 @@ def test_a_cli_run_writes_no_secret_anywhere(tmp_path, embedded_model):
     written += [json.dumps(pq.read_table(p).to_pylist(), default=repr) for p in out.rglob("*.parquet")]
     for text in [*written, done.stdout, done.stderr]:
         assert KNOWN_PASSWORD not in text and "s3cret" not in text
+
+
+def test_an_error_line_names_an_input_url_without_its_credentials(tmp_path):
+    command = [sys.executable, "-m", "docqa", "dataset", "--input", UNREADABLE.replace("bucket.example", "127.0.0.1:9")]
+    done = subprocess.run(command + ["--output", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "https://127.0.0.1:9/corpus/c.pdf" in done.stderr
+    assert not [s for s in SECRETS if s in done.stdout + done.stderr]
