@@ -10,6 +10,7 @@ from pathlib import Path
 
 from docqa.config import load_config
 from docqa.errors import UserError
+from docqa.output.provenance import safe_location, scrub_urls
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
             action="store_true",
             help="replace the output folder even if docqa did not write it (never an input folder, ~ or /)",
         )
+    # Set by `submit` on the job it starts: overrides carrying secrets arrive beside the job, not as --set.
+    dataset.add_argument("--shipped-overrides", action="store_true", help=argparse.SUPPRESS)
     samples = commands.add_parser("sample-corpus", help="write the built-in sample PDFs to a folder")
     samples.add_argument("dir", type=Path)
     push = commands.add_parser(
@@ -70,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"output.dir={json.dumps(args.output)}")
     if args.overwrite:
         overrides.append("output.overwrite=true")
+    if args.command == "dataset" and args.shipped_overrides:
+        from docqa.runtime.submit import shipped_overrides
+
+        overrides += shipped_overrides()
     try:
         config = load_config(args.config, overrides)
         if args.command == "submit":
@@ -81,13 +88,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             stats = run_pipeline(config)
         except UploadFailed as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {scrub_urls(str(exc))}", file=sys.stderr)
             return 1
     except UserError as exc:  # bad input, settings or output: nothing was done, the message says what to fix
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {scrub_urls(str(exc))}", file=sys.stderr)
         return 2
     print(json.dumps(stats, indent=2))
-    print(f"Dataset written to {config.output.dir}")
+    print(f"Dataset written to {safe_location(config.output.dir)}")
     return 0
 
 

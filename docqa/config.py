@@ -13,9 +13,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from docqa.errors import UserError
+from docqa.output.provenance import SourcePathMode
+from docqa.redaction import SECRET_ENTRIES, SECRET_LOCATIONS, SECRET_SOURCES, SECRET_VALUE, redact, redacted_fields
 
 EMBEDDED_MODEL = "embedded:gemma-3-270m"
-
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -27,10 +28,15 @@ class InputConfig(Section):
         description="What to read: PDF files, folders (searched recursively for *.pdf and *.tar), glob "
         "patterns, fsspec URLs (s3://, gs://, hf://, file://...), `@list.txt` files of such entries, and "
         "webdataset tar shards of <key>.pdf + <key>.json samples (PDFA style). Empty: the built-in sample "
-        "corpus is generated under `sample_dir` and used.",
+        "corpus is generated under `sample_dir` and used. config.yaml and the card record them as "
+        "`output.source_paths` says, URL credentials and query strings removed.",
+        json_schema_extra=SECRET_SOURCES,
     )
     passwords: list[str] = Field(
-        default_factory=list, description="Passwords to try on encrypted PDFs (they are rejected otherwise)."
+        default_factory=list,
+        description="Passwords to try on encrypted PDFs (they are rejected otherwise). Quote numeric ones "
+        "(`['0042']`). Never written out: config.yaml records only how many there were.",
+        json_schema_extra=SECRET_VALUE,
     )
     max_file_mb: float = Field(200, gt=0, description="Larger files are rejected without being read whole.")
     sample_dir: str = Field(
@@ -110,7 +116,9 @@ class ModelConfig(Section):
         None,
         description="Base URL of an OpenAI-compatible server to generate with instead of an in-process engine, "
         "e.g. `http://127.0.0.1:8000/v1` for a running `vllm serve`. The tokenizer of `name` is still used "
-        "locally to fit prompts to `max_model_len`, so serve the same model.",
+        "locally to fit prompts to `max_model_len`, so serve the same model. Credentials in the URL are "
+        "not written to config.yaml.",
+        json_schema_extra=SECRET_LOCATIONS,
     )
     endpoint_model: str | None = Field(
         None, description="Model name to request from the endpoint. Null: the first model it lists at /models."
@@ -132,12 +140,16 @@ class ModelConfig(Section):
     engine_kwargs: dict[str, Any] = Field(
         default_factory=dict,
         description="Extra keyword arguments for `vllm.LLM` (e.g. enforce_eager, tensor_parallel_size, "
-        "gpu_memory_utilization).",
+        "gpu_memory_utilization). Values of keys naming a token, key, secret or password (hf_token) are not "
+        "written to config.yaml.",
+        json_schema_extra=SECRET_ENTRIES,
     )
     env: dict[str, str] = Field(
         default_factory=dict,
         description="Environment variables set in each engine process before vLLM starts (e.g. "
-        "VLLM_CPU_KVCACHE_SPACE).",
+        "VLLM_CPU_KVCACHE_SPACE). Values of variables naming a token, key, secret or password (HF_TOKEN) are "
+        "not written to config.yaml.",
+        json_schema_extra=SECRET_ENTRIES,
     )
     replicas: int = Field(1, gt=0, description="Number of engine replicas (Ray actors), e.g. one per GPU.")
     num_gpus: float = Field(0, ge=0, description="GPUs reserved per replica (tensor_parallel_size for TP groups).")
@@ -201,6 +213,7 @@ class OutputConfig(Section):
         description="Dataset folder (data/, rejects/, README.md, stats.json, config.yaml, .docqa-manifest.json), "
         "or an fsspec URL (s3://, gs://, hf://...) to upload it to once built. It must be missing, empty or a "
         "dataset docqa wrote (see `overwrite`); only files an earlier run wrote there are ever removed.",
+        json_schema_extra=SECRET_LOCATIONS,
     )
     overwrite: bool = Field(
         False,
@@ -218,6 +231,7 @@ class OutputConfig(Section):
         "out/cache",
         description="Page cache (folder or fsspec URL): rendered pages and texts by document hash and settings, "
         "reused when regenerating with another prompt or model. Empty (null) disables it.",
+        json_schema_extra=SECRET_LOCATIONS,
     )
     test_fraction: float = Field(
         0.05,
@@ -241,6 +255,14 @@ class OutputConfig(Section):
         100, gt=0, description="Row groups stay under this size, so the Hub's dataset viewer can read them."
     )
     row_group_rows: int = Field(100, gt=0, description="Rows per Parquet row group at most.")
+    source_paths: SourcePathMode = Field(
+        "full",
+        description="How the dataset records where each document was read from (`source_path` column, "
+        "`texts[].source`, rejects, dropped pairs, the card, `input.paths` in config.yaml): `full`, the path "
+        "or URL (credentials, query string and fragment always removed); `relative`, the path below the "
+        "input entry it was found under (a folder: the path inside it; a file or tar shard: its name, with "
+        "`::member`); `hash`, the first 16 hex digits of the sha256 of the `full` form.",
+    )
     dataset_name: str = Field("docqa", description="Dataset name used in the dataset card.")
     license: str = Field("other", description="Licence declared in the dataset card (depends on your PDFs).")
 
@@ -291,8 +313,12 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     for part in parents:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ValueError(f"override {assignment!r}: {part!r} is not a section")
-    node[leaf] = yaml.safe_load(raw)
+            raise ValueError(f"override of {key.strip()!r}: {part!r} is not a section")  # the value may be a secret
+    try:
+        node[leaf] = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:  # its message quotes the value, which may be a secret
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ValueError(f"override of {key.strip()!r}: the value is not valid YAML ({problem})") from None
 
 
 class ConfigError(UserError):
@@ -307,6 +333,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
             data = yaml.safe_load(Path(path).read_text()) or {}
         for assignment in overrides:
             apply_override(data, assignment)
+        if redacted := redacted_fields(data, Config):  # a written config.yaml, reused without its secrets
+            message = "{0} was redacted when this config was written: give it again with --set {0}=..."
+            again = (message.format(name) for name in redacted)
+            raise ValueError("; ".join(again))
         return Config.model_validate(data)
     except (OSError, yaml.YAMLError, ValueError) as exc:  # ValidationError is a ValueError
         raise ConfigError(f"config {path or '(defaults)'}: {_describe(exc)}") from None
@@ -324,4 +354,6 @@ def _describe(exc: Exception) -> str:
 
 
 def dump_config(config: Config) -> str:
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    """The resolved config as YAML, with what its secret fields hold redacted (`docqa.redaction`)."""
+    data = redact(config.model_dump(mode="json"), Config, config.output.source_paths)
+    return yaml.safe_dump(data, sort_keys=False)

@@ -14,8 +14,9 @@ from tqdm import tqdm
 from docqa.config import Config, dump_config
 from docqa.generate.model import model_label, resolve_model
 from docqa.generate.prompts import load_templates
-from docqa.ingest.sources import discover_sources, is_url
+from docqa.ingest.sources import discover_sources, entry_roots, is_url
 from docqa.output.card import dataset_card
+from docqa.output.provenance import SourcePaths, safe_location
 from docqa.output.publish import check_output, make_owned, output_filesystem, remove_dataset, remove_owned, upload
 from docqa.output.schema import RunInfo
 from docqa.output.writer import DatasetWriter
@@ -33,6 +34,13 @@ def input_paths(config: Config) -> list[str]:
     sample_dir = Path(config.input.sample_dir)
     print(f"No input given: using the built-in sample corpus in {sample_dir}", flush=True)
     return discover_sources([str(p) for p in write_sample_corpus(sample_dir)])
+
+
+def source_paths(config: Config) -> SourcePaths:
+    """How this run records document paths; `relative` names them below the input entries (or the sample
+    corpus folder), read again here (list files included) only in that mode."""
+    mode = config.output.source_paths
+    return SourcePaths(mode, entry_roots(config.input.paths or [config.input.sample_dir]) if mode == "relative" else [])
 
 
 class UploadFailed(Exception):
@@ -67,7 +75,7 @@ def run_pipeline(config: Config) -> dict[str, Any]:
     store = UnitStore(make_owned(work_root(out)) / key)
     pending = [s for s in sources if not store.is_done(s)]
     label = model_label(config.model)
-    print(f"{len(sources)} input(s) -> {config.output.dir} with {label}", flush=True)
+    print(f"{len(sources)} input(s) -> {safe_location(config.output.dir)} with {label}", flush=True)
     if len(pending) < len(sources):
         print(f"Resuming: {len(sources) - len(pending)} input(s) already done, {len(pending)} to go", flush=True)
     if pending:
@@ -89,6 +97,7 @@ def run_pipeline(config: Config) -> dict[str, Any]:
         shard_max_mb=config.output.shard_max_mb,
         row_group_mb=config.output.row_group_mb,
         overwrite=config.output.overwrite,
+        source_paths=source_paths(config),
     )
     deduplicator = DatasetDeduplicator(config.filters.near_duplicate_jaccard)
     for source in sources:

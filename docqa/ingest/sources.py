@@ -150,25 +150,54 @@ def _expand_url(spec: str) -> set[str]:
 
 
 def _expand_list(list_spec: str) -> set[str]:
+    found: set[str] = set()
+    for number, entry in _list_entries(list_spec):
+        try:
+            found.update(_expand(entry))
+        except NoInputError as exc:
+            raise NoInputError(f"{exc} (line {number} of list file {list_spec!r})") from exc
+    return found
+
+
+def _list_entries(list_spec: str) -> Iterator[tuple[int, str]]:
+    """The specs a list file names, with their line numbers; relative ones taken from its folder."""
     try:
         with _open(list_spec)[0] as file:
             lines = file.read().decode("utf-8").splitlines()
     except (OSError, ImportError, ValueError) as exc:
         raise NoInputError(f"list file {list_spec!r} cannot be read: {_reason(exc)}") from exc
-    found: set[str] = set()
     for number, line in enumerate(lines, 1):
         entry = line.strip()
         if not entry or entry.startswith("#"):
             continue
         if entry.startswith("@"):
             raise NoInputError(f"list file {list_spec!r} names another list on line {number}: lists do not nest")
-        if not is_url(entry):
-            entry = _beside(list_spec, os.path.expanduser(entry))
-        try:
-            found.update(_expand(entry))
-        except NoInputError as exc:
-            raise NoInputError(f"{exc} (line {number} of list file {list_spec!r})") from exc
-    return found
+        yield number, entry if is_url(entry) else _beside(list_spec, os.path.expanduser(entry))
+
+
+def entry_roots(specs: list[str]) -> list[str]:
+    """Each input entry in the form discovery gives its documents' paths (list files replaced by their
+    entries; a glob by the folder before its first wildcard), so a document's path can be named
+    relative to the entry it was found under."""
+    roots = []
+    for spec in specs:
+        entries = [entry for _, entry in _list_entries(spec[1:])] if spec.startswith("@") else [spec]
+        roots += [_root(entry) for entry in entries]
+    return roots
+
+
+def _root(spec: str) -> str:
+    if is_url(spec):
+        fs, path = fsspec.core.url_to_fs(spec)
+        return fs.unstrip_protocol(_fixed_part(path))
+    return str(Path(_fixed_part(os.path.expanduser(spec))).resolve())
+
+
+def _fixed_part(path: str) -> str:
+    """`path` up to the folder before its first wildcard (all of it when it has none)."""
+    parts = path.split("/")
+    fixed = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+    return "/".join(parts[:fixed]) or "/"
 
 
 def _beside(list_spec: str, entry: str) -> str:

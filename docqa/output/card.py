@@ -10,6 +10,7 @@ import yaml
 
 from docqa.config import Config
 from docqa.generate.prompts import PromptTemplate
+from docqa.output.provenance import recorded_entry
 from docqa.output.report import PLOTS
 from docqa.output.schema import COLUMN_DESCRIPTIONS, FEATURES
 
@@ -28,12 +29,25 @@ def card_header(examples_per_split: dict[str, int], license: str) -> str:
     return "---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n"
 
 
+# What `source_path` (and the other places a document is named) holds, by `output.source_paths`.
+SOURCE_PATHS = {
+    "full": "Documents are named by their full path or URL (`output.source_paths: full`), without URL "
+    "credentials or query strings.",
+    "relative": "Documents are named by their path below the input entry they were found under "
+    "(`output.source_paths: relative`).",
+    "hash": "Documents are named by the first 16 hex digits of the sha256 of their full path or URL, without "
+    "URL credentials or query strings (`output.source_paths: hash`).",
+}
+
+
 def dataset_card(config: Config, templates: list[PromptTemplate], model: str, stats: dict[str, Any]) -> str:
     name = config.output.dataset_name
     dotted = "; also any text matching `\\w+\\.\\w+` (the Docmatix rule)" if config.filters.drop_dotted_words else ""
     ocr = f"Tesseract, languages {'+'.join(config.text.ocr_languages)}" if config.text.ocr else "OCR was off"
     prompts = "\n".join(f"  - `{t.prompt_id}` ({t.form} form), sha256 `{t.sha256}`" for t in templates)
-    sources = ", ".join(f"`{p}`" for p in config.input.paths) or "the built-in sample corpus of generated PDFs"
+    mode = config.output.source_paths
+    sources = ", ".join(f"`{recorded_entry(p, mode)}`" for p in config.input.paths)
+    sources = sources or "the built-in sample corpus of generated PDFs"
     f = config.filters
     script = f" (below {f.min_script_share:.0%} of its letters)" if f.min_script_share else ""
     grounding = f" (support below {f.min_support})" if f.min_support else " (off: scores kept, nothing dropped)"
@@ -52,7 +66,7 @@ QA pairs about them.
 
 ## How it was made
 
-- **Source:** {stats.get("inputs", 0)} input(s): {sources}.
+- **Source:** {stats.get("inputs", 0)} input(s): {sources}. {SOURCE_PATHS[mode]}
 - **Model:** `{model}`, sampling temperature {config.sampling.temperature}, top_p {config.sampling.top_p},
   max_tokens {config.sampling.max_tokens}, seed {config.sampling.seed}; answers constrained to JSON.
 - **Prompts:** one per document, drawn from its hash (seed {config.prompt.seed}); each row names its own:

@@ -55,7 +55,7 @@ COLUMN_DESCRIPTIONS = {
     "occurs verbatim); `page`, the index in `images` of the page that prints it (-1: not found); `boxes`, "
     "`[x0, y0, x1, y1]` in pixels of that image, one per line of text where it is printed",
     "doc_id": "sha256 of the PDF's bytes",
-    "source_path": "where the PDF was read from",
+    "source_path": "where the PDF was read from, as `output.source_paths` records it (see the card's Source section)",
     "page_count": "pages in the whole PDF",
     "pages": "0-based numbers of the pages in `images`",
     "text_sources": "per page, where the text given to the LLM came from: `layer` (the PDF's) or `ocr`",
@@ -97,16 +97,17 @@ class RunInfo:
     seed: int
 
 
-def dataset_row(window: AnnotatedWindow, run: RunInfo) -> dict[str, Any]:
+def dataset_row(window: AnnotatedWindow, run: RunInfo, source_path: str) -> dict[str, Any]:
+    """The row of a window; `source_path` is its path as recorded (`docqa.output.provenance`)."""
     pages = f"{window.pages[0] + 1}" if len(window.pages) == 1 else f"{window.pages[0] + 1}-{window.pages[-1] + 1}"
-    source = f"{Path(window.source_path).name} p. {pages}"
+    source = f"{Path(source_path).name} p. {pages}"
     return {
         "id": f"{window.doc_id[:24]}-{window.window}",
         "images": [{"bytes": image, "path": None} for image in window.images],
         "texts": [{"user": p.question, "assistant": p.answer, "source": source} for p in window.qa],
         "grounding": [{"support": p.support, "page": p.page, "boxes": p.boxes} for p in window.qa],
         "doc_id": window.doc_id,
-        "source_path": window.source_path,
+        "source_path": source_path,
         "page_count": window.page_count,
         "pages": window.pages,
         "text_sources": window.text_sources,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from docqa.ingest.sources import source_of
+from docqa.output.provenance import SourcePaths
 from docqa.output.publish import make_owned, publish_folder, remove_owned, sibling, write_manifest
 from docqa.output.report import write_plots
 from docqa.output.schema import SPLITS, DroppedPairRow, RunInfo, dataset_row, reject_of
@@ -52,10 +54,12 @@ class DatasetWriter:
         shard_max_mb: float = 500,
         row_group_mb: float = 100,
         overwrite: bool = False,
+        source_paths: SourcePaths | None = None,
     ):
         """`groups` maps a doc_id to its group of near-copies (`docqa.quality.dedup.near_copy_groups`); a
         document missing from it is its own group. `overwrite` lets the publish replace a folder the
-        pipeline did not write (`docqa.output.publish`)."""
+        pipeline did not write (`docqa.output.publish`). `source_paths` turns a document's path into the
+        form rows, rejects and dropped pairs record (default: the full path, made safe)."""
         self.out_dir = Path(out_dir)
         self.overwrite = overwrite
         self.staging = sibling(self.out_dir, "partial")
@@ -67,6 +71,7 @@ class DatasetWriter:
         self.run = run
         self.test_fraction = test_fraction
         self.groups = groups or {}
+        self.source_paths = source_paths or SourcePaths()
         self.dropped = pq.ParquetWriter(self.staging / "dropped" / "pairs-00000.parquet", arrow_schema(DroppedPairRow))
         self.splits = {
             split: ShardSeries(self.staging / "data", split, shard_max_rows, row_group_rows, shard_max_mb, row_group_mb)
@@ -85,12 +90,13 @@ class DatasetWriter:
                 continue
             self.documents_in_dataset.add(window.source_path)
             split = split_of(self.groups.get(window.doc_id, window.doc_id), self.test_fraction)
-            self.splits[split].add(dataset_row(window, self.run))
+            self.splits[split].add(dataset_row(window, self.run, self.source_paths(window.source_path)))
 
     def _write_dropped(self, window: AnnotatedWindow) -> None:
         if window.dropped:
+            path = self.source_paths(window.source_path)
             rows = [
-                DroppedPairRow(window.doc_id, window.source_path, window.pages, d.question, d.answer, d.reason, d.support)
+                DroppedPairRow(window.doc_id, path, window.pages, d.question, d.answer, d.reason, d.support)
                 for d in window.dropped
             ]
             self.dropped.write_table(pa.Table.from_pylist([vars(r) for r in rows], schema=arrow_schema(DroppedPairRow)))
@@ -112,8 +118,13 @@ class DatasetWriter:
                 # Every input must be accounted for; reaching this is a bug, recorded rather than hidden.
                 self.rejects.append(Reject("", source, [], "pipeline", "input produced no output"))
         self.stats.inputs = len(sources)
+        paths = self.source_paths
+        recorded = [
+            replace(r, source_path=paths(r.source_path), reason=paths.text(r.reason, r.source_path))
+            for r in self.rejects
+        ]
         pq.write_table(
-            pa.Table.from_pylist([vars(r) for r in self.rejects], schema=arrow_schema(Reject)),
+            pa.Table.from_pylist([vars(r) for r in recorded], schema=arrow_schema(Reject)),
             self.staging / "rejects" / "rejects-00000.parquet",
         )
         stats = {**self.summary(), **extra_stats, "quality": self.stats.quality()}

@@ -29,9 +29,9 @@ from docqa.records import AnnotatedWindow, arrow_schema, from_table, to_table
 
 def run_key(config: Config, templates: list[PromptTemplate]) -> str:
     """Hash of the settings that shape the rows: not where inputs or outputs live, nor how it is run."""
-    shaping = config.model_dump(
-        mode="json", exclude={"input": {"paths", "sample_dir"}, "output": {"dir", "staging_dir", "overwrite"}, "run": True}
-    )
+    # Work units hold full paths; `source_paths` applies only when the dataset is written from them.
+    ignored = {"input": {"paths", "sample_dir"}, "output": {"dir", "staging_dir", "overwrite", "source_paths"}, "run": True}
+    shaping = config.model_dump(mode="json", exclude=ignored)
     shaping["prompt_files"] = sorted(t.sha256 for t in templates)
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -24,7 +24,8 @@ def test_the_job_gets_the_same_settings_with_shared_paths_made_absolute(tmp_path
     inputs = "[pdfs, s3://bucket/more, '@lists/inputs.txt', '~/scans']"
     overrides = ["output.dir=out/ds", f"input.paths={inputs}", "sampling.temperature=0"]
     config = load_config(ROOT / "configs/default.yaml", overrides)
-    arguments = job_arguments(str(ROOT / "configs/default.yaml"), config, overrides)
+    arguments, secret = job_arguments(str(ROOT / "configs/default.yaml"), config, overrides)
+    assert secret == []
     job = load_config(arguments[1], [a for a in arguments[2:] if a != "--set"])
     assert job.output.dir == str(tmp_path / "out/ds")
     assert job.input.paths == [

@@ -163,7 +163,7 @@ def test_shards_and_row_groups_are_bounded_in_bytes(tmp_path, windows):
     from docqa.output.shards import row_bytes
 
     sources, annotated = windows
-    sizes = [row_bytes(dataset_row(w, RunInfo(0, 1, 1, 0))) for w in annotated if w.error is None]
+    sizes = [row_bytes(dataset_row(w, RunInfo(0, 1, 1, 0), w.source_path)) for w in annotated if w.error is None]
     limit_mb = 2.2 * max(sizes) / 1e6
     writer = DatasetWriter(tmp_path / "ds", RunInfo(0, 1, 1, 0), 100, 100, 0, shard_max_mb=limit_mb, row_group_mb=limit_mb / 2)
     writer.add(annotated)

@@ -43,6 +43,8 @@ def test_run_key_follows_what_shapes_rows_not_where_they_go():
     assert run_key(load_config(None, ["prompt.seed=3"]), [template]) != key
     assert run_key(load_config(None, ["output.dir=elsewhere", "run.runner=local", "input.paths=[x]"]), [template]) == key
     assert run_key(load_config(None, ["output.overwrite=true"]), [template]) == key  # resumes a run started without it
+    assert run_key(load_config(None, ["output.source_paths=hash"]), [template]) == key
+    assert run_key(load_config(None, ["input.passwords=[sesame]"]), [template]) != key
     assert run_key(load_config(None, ["sampling.temperature=0.9"]), [template]) != key
     assert run_key(load_config(None, ["render.dpi=100"]), [template]) != key
     chat = load_template(ROOT / "prompts", "docmatix-qa-chat-v1")
