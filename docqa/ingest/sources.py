@@ -110,17 +110,19 @@ def _expand(spec: str) -> set[str]:
 def _expand_local(spec: str) -> set[str]:
     path = Path(spec).expanduser()
     if path.is_dir():
-        found = {p for p in path.rglob("*") if _is_unit(p.name) and p.is_file()}
+        # Not only regular files: a PDF that cannot be read (a dangling link) must end in the rejects with
+        # its reason, not vanish from the run.
+        found = {p for p in path.rglob("*") if _is_unit(p.name) and not p.is_dir()}
     elif path.is_file():
         found = {path}
     elif glob.has_magic(spec):
         matches = [Path(m) for m in glob.glob(str(path), recursive=True)]
         if not matches:
             raise NoInputError(f"input pattern {spec!r} matches no file")
-        found = {p for p in matches if p.is_file()}
+        found = {p for p in matches if not p.is_dir()}
     else:
         raise NoInputError(f"input {spec!r} is neither a file, a folder nor a glob pattern that exists")
-    return {str(p.resolve()) for p in found}
+    return {str(p.resolve() if p.exists() else p.absolute()) for p in found}
 
 
 def _expand_url(spec: str) -> set[str]:
