@@ -50,7 +50,9 @@ class PageWindow:
     ocr_engine: str = ""  # the OCR engine and its language data, when any page was OCRed
     source_metadata: str = ""  # JSON metadata that came with the document (a PDFA sample's .json)
     from_cache: bool = False  # pages and texts came from the page cache, not from rendering
-    unit_records: int = 0  # records the input unit (a PDF or a tar shard) this came from produced
+    unit: str = ""  # the input unit (a PDF or a tar shard) this came from, as the run scheduled it
+    unit_index: int = 0  # this record's place among its unit's records, from 0
+    unit_last: bool = False  # the unit's last record: the unit is complete once it and every lower index arrived
     error: str | None = None  # "stage: message" when this window failed
 
 

@@ -57,9 +57,9 @@ def build_folder(config: Config) -> Path:
 def run_pipeline(config: Config) -> dict[str, Any]:
     """Build the dataset described by `config`; returns the run's statistics (also in stats.json).
 
-    Inputs already committed by an earlier, interrupted run with the same settings are not redone. An
-    output that would destroy what the pipeline did not write is refused once the inputs are listed,
-    before any is read (`check_output`).
+    Inputs already committed by an earlier, interrupted run with the same settings are not redone, unless
+    they were replaced since (see `docqa.runtime.units`). An output that would destroy what the pipeline
+    did not write is refused once the inputs are listed, before any is read (`check_output`).
     """
     started = time.monotonic()
     if is_url(config.output.dir):
@@ -72,8 +72,8 @@ def run_pipeline(config: Config) -> dict[str, Any]:
         protected.append((config.output.cache_dir, "the page cache"))
     check_output(config.output.dir, out, protected, config.output.overwrite)
     key = run_key(config, templates)
-    store = UnitStore(make_owned(work_root(out)) / key)
-    pending = [s for s in sources if not store.is_done(s)]
+    store = UnitStore(make_owned(work_root(out)) / key, sources)
+    pending = store.pending()
     label = model_label(config.model)
     print(f"{len(sources)} input(s) -> {safe_location(config.output.dir)} with {label}", flush=True)
     if len(pending) < len(sources):
@@ -83,8 +83,8 @@ def run_pipeline(config: Config) -> dict[str, Any]:
         with tqdm(total=len(pending), desc="inputs done", unit="input") as progress:
             for batch in _run(plan, pending, config):
                 progress.update(store.add(batch))
-        if store.unfinished():
-            raise RuntimeError(f"records of {len(store.unfinished())} input(s) never arrived; run again to redo them")
+        if missing := store.pending():
+            raise RuntimeError(f"records of {len(missing)} input(s) never arrived; run again to redo them")
     sampling = config.sampling
     documents = (item for source in sources for item in store.document_texts(source).items())
     writer = DatasetWriter(

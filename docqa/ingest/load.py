@@ -213,9 +213,15 @@ class LoadDocuments(Stage):
                 windows.append(PageWindow(document.path, source_metadata=metadata, error=f"load: {document.error}"))
             else:
                 windows += self._load(document.path, document.data, metadata)
-        for window in windows:
-            window.unit_records = len(windows)  # lets the writer know when this input is complete
+        for index, window in enumerate(windows):  # lets the unit store tell when this input is complete
+            window.unit, window.unit_index, window.unit_last = record.source_path, index, index == len(windows) - 1
         return windows
+
+    def fail(self, record: SourceDocument, message: str) -> PageWindow:
+        """An input that failed as a whole (e.g. an unreadable page cache entry) is one reject: its unit's last."""
+        failed = super().fail(record, message)
+        failed.unit, failed.unit_last = record.source_path, True
+        return failed
 
     def _load(self, path: str, data: bytes, metadata: str) -> list[PageWindow]:
         doc_id = hashlib.sha256(data).hexdigest()

@@ -165,8 +165,11 @@ def test_page_cache_serves_a_second_load_without_rendering(tmp_path, sample_corp
     assert not other_settings([SourceDocument(str(invoice))])[0].from_cache
 
 
-def test_every_record_knows_how_many_its_input_produced(sample_corpus, tmp_path):
+def test_every_record_names_its_input_its_place_in_it_and_whether_it_is_the_last(sample_corpus, tmp_path):
     bad = tmp_path / "bad.pdf"
     bad.write_text("not a pdf")
-    windows = load([by_name(sample_corpus, "report.pdf"), bad])
-    assert [w.unit_records for w in windows] == [2, 2, 1]
+    report = by_name(sample_corpus, "report.pdf")
+    windows = load([report, bad])
+    assert [(w.unit, w.unit_index, w.unit_last) for w in windows] == [
+        (str(report), 0, False), (str(report), 1, True), (str(bad), 0, True)
+    ]
