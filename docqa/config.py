@@ -154,7 +154,8 @@ class ModelConfig(Section):
     replicas: int = Field(1, gt=0, description="Number of engine replicas (Ray actors), e.g. one per GPU.")
     num_gpus: float = Field(0, ge=0, description="GPUs reserved per replica (tensor_parallel_size for TP groups).")
     num_cpus: float = Field(1, ge=0, description="CPUs reserved per replica in Ray's accounting.")
-    batch_size: int = Field(16, gt=0, description="Prompts handed to the engine at once by each replica.")
+    batch_size: int = Field(16, gt=0, description="Prompts handed to the engine at once by each replica; the parse stage takes "
+                            "windows in batches of this size too, so they commit as they are generated.")
 
 
 class SamplingConfig(Section):

@@ -22,9 +22,11 @@ class ParseQA(Stage):
     name = "parse"
     input_type = GeneratedWindow
     output_type = AnnotatedWindow
-    resources = Resources(batch_size=32, num_cpus=0.1)
 
-    def __init__(self, config: FilterConfig, templates: list[PromptTemplate]):
+    def __init__(self, config: FilterConfig, templates: list[PromptTemplate], batch_size: int = 32):
+        # The plan passes the generate stage's batch size: under Ray, a larger one would hold generated
+        # windows back until enough arrive, and a small run would commit no input before its end.
+        self.resources = Resources(batch_size=batch_size, num_cpus=0.1)
         # The copy check compares with the examples of the template each window was prompted with.
         self.filters = {t.prompt_id: pair_filters(config, t.instruction_text()) for t in templates}
 

@@ -62,6 +62,6 @@ def build_plan(config: Config, templates: list[PromptTemplate], model_path: str,
                 batch_size=config.run.prompt_batch_size,
             ),
             generate_stage(config, model_path, model_label),
-            ParseQA(config.filters, templates),
+            ParseQA(config.filters, templates, batch_size=config.model.batch_size),
         ]
     )
