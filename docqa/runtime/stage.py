@@ -68,9 +68,10 @@ class Stage:
 
     def __call__(self, records: list[Any]) -> list[Any]:
         healthy = [r for r in records if getattr(r, "error", None) is None]
+        # Taken before processing: a stage whose output type is its input type fails a record in place.
+        failed = [r for r in records if getattr(r, "error", None) is not None]
         out = []
         if healthy:  # a batch of failures passes through without loading a model for nothing
             self.ensure_setup()
             out = self.process_batch(healthy)
-        failed = [r for r in records if getattr(r, "error", None) is not None]
         return out + [r if type(r) is self.output_type else extend(self.output_type, r) for r in failed]
