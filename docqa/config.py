@@ -17,6 +17,9 @@ from docqa.output.provenance import SourcePathMode
 from docqa.redaction import SECRET_ENTRIES, SECRET_LOCATIONS, SECRET_SOURCES, SECRET_VALUE, redact, redacted_fields
 
 EMBEDDED_MODEL = "embedded:gemma-3-270m"
+# Decontamination thresholds in bits of 256, chosen by bench/decontamination.py (see README).
+PAGE_DISTANCE = 74
+PAIR_PAGE_DISTANCE = 87
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -291,6 +294,48 @@ class RunConfig(Section):
     prompt_batch_size: int = Field(16, gt=0, description="Examples per batch in the prompt-building stage.")
 
 
+class DecontaminateConfig(Section):
+    eval_sets: list[str] = Field(
+        default_factory=list,
+        description="Evaluation sets to keep out of the dataset (copies you hold of DocVQA, InfoVQA, ChartQA...; "
+        "nothing is downloaded): local paths or fsspec URLs of Parquet files, or of folders of Parquet or Arrow "
+        "files (the Hub's layout, `datasets.save_to_disk`). Each needs a column of images (`image` or `images`: "
+        "{bytes, path} structs or raw bytes, or lists of them) and one of questions (`question`, `query`, "
+        "`questions`, `queries` or `texts`: strings, lists of strings, or lists of structs with a `user`, "
+        "`question` or `query` field). A window with a page that is an eval image is rejected; a pair asking "
+        "an eval question about a page like that question's image is dropped (`contaminated`). Empty: no check.",
+    )
+    index_dir: str = Field(
+        ".cache/eval-index",
+        description="Folder (or fsspec URL) where each eval set's index is cached, named by the content hash of "
+        "its files: built on first use, found again while the files are unchanged.",
+    )
+    max_page_distance: int = Field(
+        PAGE_DISTANCE,
+        ge=0,
+        le=256,
+        description="A page whose perceptual hash (256 bits, closest of 16 crops on each side) differs from an "
+        "eval image's in at most this many bits is that image: its window is rejected. Chosen on half of a "
+        "labelled set of shared/corpus pages re-encoded, resized, cropped 2-5 % and rotated 1 degree, and "
+        "measured on the other half (bench/decontamination.py, README).",
+    )
+    max_pair_page_distance: int = Field(
+        PAIR_PAGE_DISTANCE,
+        ge=0,
+        le=256,
+        description="Looser bound for pairs: a pair whose question overlaps an eval question is dropped only when "
+        "a page of its window is within this many bits of that question's image (never on the question alone: "
+        "templated questions such as 'What is the date?' are asked of every form).",
+    )
+    question_ngram: int = Field(3, gt=0, description="Questions are compared as sets of word n-grams of this n.")
+    min_question_overlap: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Jaccard similarity of n-gram sets at or above which a question counts as an eval question.",
+    )
+
+
 class Config(Section):
     input: InputConfig = Field(default_factory=InputConfig, description="Which PDFs to read.")
     render: RenderConfig = Field(default_factory=RenderConfig, description="Page images.")
@@ -300,6 +345,9 @@ class Config(Section):
     model: ModelConfig = Field(default_factory=ModelConfig, description="LLM and engine.")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="Generation parameters.")
     filters: FilterConfig = Field(default_factory=FilterConfig, description="QA pair filters.")
+    decontaminate: DecontaminateConfig = Field(
+        default_factory=DecontaminateConfig, description="Evaluation sets kept out of the dataset."
+    )
     output: OutputConfig = Field(default_factory=OutputConfig, description="Where and how the dataset is written.")
     run: RunConfig = Field(default_factory=RunConfig, description="Execution.")
 

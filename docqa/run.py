@@ -22,7 +22,7 @@ from docqa.output.schema import RunInfo
 from docqa.output.writer import DatasetWriter
 from docqa.quality.dedup import DatasetDeduplicator, near_copy_groups
 from docqa.records import AnnotatedWindow
-from docqa.runtime.plan import StagePlan, build_plan
+from docqa.runtime.plan import StagePlan, build_plan, eval_sets
 from docqa.runtime.units import UnitStore, run_key, work_root
 
 
@@ -64,6 +64,7 @@ def run_pipeline(config: Config) -> dict[str, Any]:
     started = time.monotonic()
     if is_url(config.output.dir):
         output_filesystem(config.output.dir)  # a missing package or a typo stops the run now, not after it
+    eval_sets(config)  # an eval set that is not there or not readable stops the run before any work
     out = build_folder(config)
     templates = load_templates(config.prompt.directory, config.prompt.templates)
     sources = input_paths(config)

@@ -40,6 +40,28 @@ SOURCE_PATHS = {
 }
 
 
+def eval_sets_removed(config: Config, removed: dict[str, dict[str, int]]) -> str:
+    """What each eval set removed, in words; every configured set is named, those that removed nothing too."""
+    d = config.decontaminate
+    if not d.eval_sets:
+        return "none were given (`decontaminate.eval_sets`): pages were not checked against any benchmark."
+    lines = [
+        (
+            f"windows with a page within {d.max_page_distance} of 256 bits (perceptual hash) of an eval set's image "
+            f"were rejected; pairs whose question overlaps an eval question (word {d.question_ngram}-gram Jaccard of at "
+            f"least {d.min_question_overlap}) on a page within {d.max_pair_page_distance} bits of its image were dropped "
+            "(`contaminated`). Removed, per eval set:"
+        )
+    ]
+    for name in d.eval_sets:
+        counts = removed.get(name, {})
+        lines.append(
+            f"  - `{name}`: {counts.get('windows_removed', 0)} windows ({counts.get('pages_removed', 0)} pages), "
+            f"{counts.get('pairs_removed', 0)} QA pairs"
+        )
+    return "\n".join(lines)
+
+
 def dataset_card(config: Config, templates: list[PromptTemplate], model: str, stats: dict[str, Any]) -> str:
     name = config.output.dataset_name
     dotted = "; also any text matching `\\w+\\.\\w+` (the Docmatix rule)" if config.filters.drop_dotted_words else ""
@@ -55,6 +77,7 @@ def dataset_card(config: Config, templates: list[PromptTemplate], model: str, st
     quality = stats.get("quality", {})
     plots = "\n".join(f"![{title}](report/{name})" for name, (title, _) in PLOTS.items()) if quality else ""
     drops = "\n".join(f"- `{r}`: {rate:.1%}" for r, rate in quality.get("qa_drop_rate_by_reason", {}).items()) or "- none"
+    decontamination = eval_sets_removed(config, quality.get("removed_as_contaminated", {}))
     columns = "\n".join(f"| `{column}` | {text} |" for column, text in COLUMN_DESCRIPTIONS.items())
     return f"""{card_header(stats["examples_per_split"], config.output.license)}
 # {name}
@@ -81,6 +104,7 @@ QA pairs about them.
   in a script the document does not use{script}, answers the page text does not support{grounding}{dotted},
   and repeated questions. Across the whole dataset, exact repeats of a pair{near} are dropped too. Every
   dropped pair is in `dropped/` with its reason.
+- **Evaluation sets kept out:** {decontamination}
 - **Grounding:** each pair's `support` (0 to 1) says how well the page text supports the answer; `page`
   and `boxes` say where on which image the answer is printed.
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from docqa.output.report import histogram
+from docqa.quality.decontaminate import RemoveEvalPages, named_eval_set
 from docqa.quality.folding import tokens
 from docqa.records import AnnotatedWindow
 
@@ -35,6 +36,7 @@ class Stats:
     support_kept: Counter = field(default_factory=Counter)  # kept pairs by support score (to 0.01)
     support_dropped: Counter = field(default_factory=Counter)
     answers_located: int = 0
+    contaminated: defaultdict = field(default_factory=lambda: defaultdict(Counter))  # eval set -> removed counts
 
     def add(self, window: AnnotatedWindow) -> None:
         if window.from_cache:
@@ -51,14 +53,21 @@ class Stats:
             self.finish_reasons[window.finish_reason] += 1
         self.qa_generated += len(window.qa) + len(window.dropped)
         self.qa_kept += len(window.qa)
-        self.qa_dropped.update(d.reason for d in window.dropped)
+        # A contaminated pair's reason names the eval row it asks: counted here by eval set, not by row.
+        self.qa_dropped.update(d.reason.partition(":")[0] for d in window.dropped)
+        for name in filter(None, (named_eval_set(d.reason) for d in window.dropped)):
+            self.contaminated[name]["pairs"] += 1
         self.answer_tokens.update(len(tokens(p.answer)) for p in window.qa)
         self.support_kept.update(round(p.support, 2) for p in window.qa)
         self.support_dropped.update(round(d.support, 2) for d in window.dropped)
         self.answers_located += sum(p.page >= 0 for p in window.qa)
         if window.error:
+            stage, _, reason = window.error.partition(": ")
+            if stage == RemoveEvalPages.name and (name := named_eval_set(reason)):
+                self.contaminated[name]["windows"] += 1
+                self.contaminated[name]["pages"] += len(window.pages)
             self.windows_rejected += 1
-            self.rejects_by_stage[window.error.partition(": ")[0]] += 1
+            self.rejects_by_stage[stage] += 1
         else:
             self.windows_in_dataset += 1
             self.pages_in_dataset += len(window.pages)
@@ -66,7 +75,8 @@ class Stats:
 
 
     def quality(self) -> dict[str, Any]:
-        """The quality report: drop rates per filter, yield per page, answer lengths and grounding scores."""
+        """The quality report: drop rates per filter, yield per page, answer lengths, grounding scores, and
+        what each eval set removed (windows, their pages, pairs)."""
         generated = max(self.qa_generated, 1)
         return {
             "qa_drop_rate_by_reason": {r: round(n / generated, 4) for r, n in self.qa_dropped.most_common()},
@@ -76,4 +86,8 @@ class Stats:
             "answer_tokens_histogram": histogram(self.answer_tokens, [1, 2, 4, 8, 16, 32, 64, 128]),
             "support_histogram_kept": histogram(self.support_kept, [i / 10 for i in range(11)]),
             "support_histogram_dropped": histogram(self.support_dropped, [i / 10 for i in range(11)]),
+            "removed_as_contaminated": {
+                name: {f"{what}_removed": counts[what] for what in ("windows", "pages", "pairs")}
+                for name, counts in sorted(self.contaminated.items())
+            },
         }

@@ -1,4 +1,5 @@
-"""Parse each completion into typed QA pairs, filter them and locate each kept answer on its page.
+"""Parse each completion into typed QA pairs, filter them, drop those asking an eval set's question about a
+page like its image (`docqa.quality.decontaminate`), and locate each kept answer on its page.
 
 A completion that is not the requested JSON (a base model that ran out of tokens mid-string) fails the
 window with the finish reason; a window whose pairs were all filtered out fails with the count per
@@ -12,6 +13,7 @@ from collections import Counter
 from docqa.config import FilterConfig
 from docqa.generate.answer import parse_completion
 from docqa.generate.prompts import PromptTemplate
+from docqa.quality.decontaminate import EvalSets
 from docqa.quality.filters import apply_filters, pair_filters
 from docqa.quality.grounding import AnswerLocator
 from docqa.records import AnnotatedWindow, GeneratedWindow, extend
@@ -23,12 +25,19 @@ class ParseQA(Stage):
     input_type = GeneratedWindow
     output_type = AnnotatedWindow
 
-    def __init__(self, config: FilterConfig, templates: list[PromptTemplate], batch_size: int = 32):
+    def __init__(
+        self, config: FilterConfig, templates: list[PromptTemplate], batch_size: int = 32, eval_sets: EvalSets | None = None
+    ):
         # The plan passes the generate stage's batch size: under Ray, a larger one would hold generated
         # windows back until enough arrive, and a small run would commit no input before its end.
         self.resources = Resources(batch_size=batch_size, num_cpus=0.1)
         # The copy check compares with the examples of the template each window was prompted with.
         self.filters = {t.prompt_id: pair_filters(config, t.instruction_text()) for t in templates}
+        self.eval_sets = eval_sets
+
+    def setup(self) -> None:
+        if self.eval_sets:
+            self.eval_sets.load()
 
     def process(self, record: GeneratedWindow) -> list[AnnotatedWindow]:
         try:
@@ -37,6 +46,9 @@ class ParseQA(Stage):
             detail = f"finish_reason={record.finish_reason}, {record.output_tokens} tokens"
             return [self.fail(record, f"completion is not the requested JSON ({exc}; {detail})")]
         kept, dropped = apply_filters(pairs, "\n".join(record.texts), self.filters[record.prompt_id])
+        if self.eval_sets and kept:
+            kept, contaminated = self.eval_sets.drop_asked(kept, record.images)
+            dropped += contaminated
         locator = AnswerLocator(record.words)
         for pair in kept:
             pair.page, pair.boxes = locator.locate(pair.answer)

@@ -17,6 +17,7 @@ from docqa.generate.prompts import PromptTemplate
 from docqa.generate.vllm_engine import GenerateQA
 from docqa.ingest.load import LoadDocuments
 from docqa.quality.annotate import ParseQA
+from docqa.quality.decontaminate import EvalSets, RemoveEvalPages
 from docqa.runtime.page_cache import PageCache, settings_key
 from docqa.runtime.stage import Stage
 
@@ -38,9 +39,15 @@ def generate_stage(config: Config, model_path: str, model_label: str) -> Stage:
     return GenerateQA(model_path, model_label, config.model, config.sampling, schema)
 
 
+def eval_sets(config: Config) -> EvalSets | None:
+    """The eval sets' indexes, built or found in the cache; a missing or unreadable set stops the run here."""
+    return EvalSets(config.decontaminate) if config.decontaminate.eval_sets else None
+
+
 def build_plan(config: Config, templates: list[PromptTemplate], model_path: str, model_label: str) -> StagePlan:
     sampling = config.sampling
-    return StagePlan(
+    evals = eval_sets(config)
+    plan = StagePlan(
         [
             LoadDocuments(
                 config.input,
@@ -62,6 +69,9 @@ def build_plan(config: Config, templates: list[PromptTemplate], model_path: str,
                 batch_size=config.run.prompt_batch_size,
             ),
             generate_stage(config, model_path, model_label),
-            ParseQA(config.filters, templates, batch_size=config.model.batch_size),
+            ParseQA(config.filters, templates, batch_size=config.model.batch_size, eval_sets=evals),
         ]
     )
+    if evals:  # right after loading: a contaminated window is never prompted nor generated for
+        plan.stages.insert(1, RemoveEvalPages(evals))
+    return plan
