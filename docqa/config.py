@@ -298,8 +298,8 @@ class DecontaminateConfig(Section):
     eval_sets: list[str] = Field(
         default_factory=list,
         description="Evaluation sets to keep out of the dataset (copies you hold of DocVQA, InfoVQA, ChartQA...; "
-        "nothing is downloaded): local paths or fsspec URLs of Parquet files, or of folders of Parquet or Arrow "
-        "files (the Hub's layout, `datasets.save_to_disk`). Each needs a column of images (`image` or `images`: "
+        "nothing is downloaded): local paths or fsspec URLs of Parquet files, of folders of Parquet or Arrow "
+        "files (the Hub's layout, `datasets.save_to_disk`), or glob patterns of such files (one split). Each needs a column of images (`image` or `images`: "
         "{bytes, path} structs or raw bytes, or lists of them) and one of questions (`question`, `query`, "
         "`questions`, `queries` or `texts`: strings, lists of strings, or lists of structs with a `user`, "
         "`question` or `query` field). A window with a page that is an eval image is rejected; a pair asking "

@@ -1,7 +1,8 @@
 """Reading the evaluation sets a user holds: which files, which columns, what each row shows and asks.
 
-An eval set is a Parquet file, or a folder of Parquet or Arrow files as the Hub and `datasets.save_to_disk`
-lay them out, read in name order. Each row gives images and questions:
+An eval set is a Parquet file, a folder of Parquet or Arrow files as the Hub and `datasets.save_to_disk`
+lay them out, or a glob pattern of such files (`DocVQA/test-*.parquet`: one split of a folder holding
+several), read in name order. Each row gives images and questions:
 
 - images: the column `image` or `images` (else the only column of images) holding one image or a list of
   them, each a `{bytes, path}` struct (the `datasets` Image feature) or raw bytes;
@@ -14,6 +15,7 @@ Another shape, or a path that is not there, is an `EvalSetError`: one line, befo
 from __future__ import annotations
 
 import functools
+import glob
 import hashlib
 import json
 from collections.abc import Iterator
@@ -38,7 +40,11 @@ class EvalSetError(UserError):
 def _files(name: str) -> tuple[fsspec.AbstractFileSystem, list[str]]:
     try:
         fs, path = fsspec.core.url_to_fs(name)
-        if fs.isdir(path):
+        if glob.has_magic(path):  # one split of a folder that holds several: DocVQA/test-*.parquet
+            files = sorted(p for p in fs.glob(path) if p.endswith(SUFFIXES))
+            if not files:
+                raise EvalSetError(f"eval set {name}: no .parquet or .arrow file matches")
+        elif fs.isdir(path):
             files = sorted(p for p in fs.find(path) if p.endswith(SUFFIXES))
         elif fs.isfile(path):
             files = [path] if path.endswith(SUFFIXES) else []

@@ -95,6 +95,9 @@ def test_index_is_built_once_and_found_again_by_content(tmp_path, sample_pages, 
     assert again.rows == [0, 1]
     assert again.item_questions == [["What is the total?", "What is the invoice number?"], ["Who applies?"]]
 
+    by_pattern = EvalSets(config(tmp_path, str(tmp_path / "eval*.parquet")))  # a glob: one split of a folder
+    assert [path for _, path in by_pattern.index_files] == [path for _, path in first.index_files]
+
     write_eval_set(tmp_path / "eval.parquet", rows[:2])  # other bytes at the same path: another index
     changed = EvalSets(config(tmp_path, path))
     assert changed.index_files != first.index_files and len(list((tmp_path / "index").iterdir())) == 2
@@ -170,7 +173,8 @@ def generated(image, *questions):
 def test_a_pair_is_dropped_only_for_an_eval_question_about_a_look_alike_page(tmp_path, sample_pages):
     invoice, article = sample_pages["invoice.pdf"][0], sample_pages["article.pdf"][0]
     eval_set = write_eval_set(tmp_path / "eval.parquet", [(as_eval_image(invoice, 0), "What is the total amount due?")])
-    parse = ParseQA(FilterConfig(), [load_template(ROOT / "prompts", TEMPLATE)], EvalSets(config(tmp_path, eval_set)))
+    eval_sets = EvalSets(config(tmp_path, eval_set))
+    parse = ParseQA(FilterConfig(), [load_template(ROOT / "prompts", TEMPLATE)], eval_sets=eval_sets)
 
     asked = ("What is the total amount due?", "What total amount is due?", "How much is the total amount due?")
     (on_invoice,) = parse([generated(invoice, *asked)])
@@ -201,6 +205,7 @@ def test_eval_sets_that_cannot_be_read_are_named(tmp_path, sample_pages):
         str(tmp_path / "paths.parquet"): "row 0 refers to image 'img/1.png' instead of holding its bytes",
         str(tmp_path / "empty"): "not a .parquet or .arrow file, nor a folder holding any",
         str(tmp_path / "notes.txt"): "not a .parquet or .arrow file",
+        str(tmp_path / "test-*.parquet"): "no .parquet or .arrow file matches",
     }
     for path, message in cases.items():
         with pytest.raises(EvalSetError, match=message.replace(".", r"\.").replace("(", r"\(")):
