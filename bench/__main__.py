@@ -19,14 +19,15 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import DEFAULT_CONFIG, PROJECT_ROOT, machine, other_load, shared_corpus, window_documents
+from bench.common import DEFAULT_CONFIG, PROJECT_ROOT, machine, other_load, ratio, shared_corpus, window_documents
+from bench.decontamination import measure_decontamination
 from bench.encoding import measure_encoding, pages_of
 from bench.engine import measure_regeneration, measure_throughput, prepare
 from bench.loading import measure_memory, measure_scaling
 from docqa.config import RenderConfig, load_config
 from docqa.demo.corpus import write_sample_corpus
 
-BENCHMARKS = ("encoding", "scaling", "memory", "llm", "regeneration")
+BENCHMARKS = ("encoding", "decontamination", "scaling", "memory", "llm", "regeneration")
 WINDOWS = 32  # windows the engine benchmarks generate for (one default batch): ~50 s a pass on 2 cores
 MEMORY_COPIES = 4
 
@@ -45,6 +46,14 @@ def run(selected: set[str], work: Path) -> tuple[str, dict, dict]:
                 results["encoding"]["shared"] = measure_encoding(pages_of(shared_corpus(), False))
             else:
                 step("encoding: ../shared/corpus/normal not found, skipped")
+    if "decontamination" in selected:
+        if shared_corpus():
+            with other_load() as conditions["decontamination"]:
+                step("decontamination: shared/corpus/normal pages planted in an eval set, two halves")
+                (work / "decontamination").mkdir()
+                results["decontamination"] = measure_decontamination(work / "decontamination")
+        else:
+            step("decontamination: ../shared/corpus/normal not found, skipped")
     if "scaling" in selected:
         with other_load() as conditions["scaling"]:
             step(f"scaling: {label}, twice over, in 1 and 2 load processes")
@@ -148,6 +157,28 @@ def summary_rows(results: dict, conditions: dict) -> list[list[str]]:
             regeneration["load_ratio"],
             "<= 0.05",
             f"{again['pages_from_cache']} pages from the cache, {again['pages_rendered']} rendered",
+        )
+    if "decontamination" in results:
+        found = results["decontamination"]
+        for what, key, bound in (
+            ("eval pages caught", "recall", "page_bound_bits"),
+            ("unrelated pages matched", "false_positive_pages", "page_bound_bits"),
+            ("unrelated pages like an eval image (pairs checked)", "false_positive_pages_at_pair_bound", "pair_bound_bits"),
+        ):
+            caught, total = map(int, found[key].split("/"))
+            add(
+                f"decontamination: {what}, held-out half",
+                caught / total,
+                "",
+                f"{found[key]} within {found[bound]} of 256 bits (chosen on the other half)",
+            )
+        add(
+            "decontamination: page check / PNG decode, ms per page",
+            ratio(found["hash_ms_per_page"] + found["lookup_ms_per_page"], found["decode_ms_per_page"]),
+            "",
+            f"hashing {found['hash_ms_per_page']} + lookup among {found['index_items']} images "
+            f"{found['lookup_ms_per_page']} vs decode {found['decode_ms_per_page']} ms; two fills of one form "
+            f"{found['form_other_fill_distance']} bits apart",
         )
     if "scaling" in results:
         scaling = results["scaling"]
