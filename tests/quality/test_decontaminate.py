@@ -1,13 +1,16 @@
 """Keeping eval sets out: the index and its cache, pages of real PDFs planted in an eval set and removed,
 pairs asking an eval question about a look-alike page, and eval sets that cannot be read. Real PyMuPDF,
-real Parquet and `datasets` folders, the real load stage; the LLM is replaced by hand-written completions
-(the parse stage is given GeneratedWindows directly)."""
+real Parquet and `datasets` folders, the real load stage. The model is replaced: by hand-written
+completions (the parse stage is given GeneratedWindows directly), and in the whole run through the
+command line by the stand-in server of tests/fakes (generation is not what is tested)."""
 
 import io
 import json
+import os
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import datasets
 import pyarrow as pa
@@ -35,6 +38,7 @@ from docqa.records import AnnotatedWindow, GeneratedWindow, extend
 from docqa.runtime.local import run_local
 from docqa.runtime.plan import StagePlan
 from tests.conftest import ROOT
+from tests.fakes.completions_server import StandInModel
 
 TEMPLATE = "docmatix-qa-completion-v1"
 
@@ -221,3 +225,36 @@ def test_a_missing_eval_set_stops_the_run_with_one_line_before_any_work(tmp_path
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["error: eval set /nope.parquet: no such file or folder"]
     assert list(tmp_path.iterdir()) == []  # no sample corpus written, no output folder
+
+
+@pytest.mark.integration  # the command line, its load workers and a stand-in server: about a minute
+def test_a_run_rejects_a_planted_page_and_reports_it_in_stats_and_card(tmp_path, sample_corpus, sample_pages, embedded_model):
+    eval_set = write_eval_set(tmp_path / "eval.parquet", [(as_eval_image(sample_pages["invoice.pdf"][0], 0), "What is due?")])
+    out = tmp_path / "ds"
+    with StandInModel(Path(embedded_model) / "tokenizer.json") as model:
+        overrides = [
+            "run.runner=local",
+            f"model.endpoint={model.url}",
+            f"model.cache_dir={os.path.dirname(embedded_model)}",
+            "prompt.templates=[docmatix-qa-completion-v1]",
+            "output.cache_dir=null",
+            f"decontaminate.eval_sets=[{eval_set}]",
+            f"decontaminate.index_dir={tmp_path / 'index'}",
+        ]
+        command = [sys.executable, "-m", "docqa", "dataset", "--input", str(sample_corpus[0].parent), "--output", str(out)]
+        done = subprocess.run(
+            command + [arg for o in overrides for arg in ("--set", o)],
+            cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    rejects = pq.read_table(out / "rejects" / "rejects-00000.parquet").to_pylist()
+    planted = [r for r in rejects if r["stage"] == "decontaminate"]
+    assert [Path(r["source_path"]).name for r in planted] == ["invoice.pdf"]
+    assert planted[0]["reason"].startswith(f"page 1 of the document is row 0 of eval set {eval_set} (pHash distance")
+    rows = pq.read_table(out / "data" / "train-00000-of-00001.parquet", columns=["source_path"]).to_pylist()
+    assert rows and "invoice.pdf" not in {Path(r["source_path"]).name for r in rows}
+    stats = json.loads((out / "stats.json").read_text())
+    removed = {"windows_removed": 1, "pages_removed": 1, "pairs_removed": 0}
+    assert stats["quality"]["removed_as_contaminated"] == {eval_set: removed}
+    assert f"`{eval_set}`: 1 windows (1 pages), 0 QA pairs" in (out / "README.md").read_text()
