@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
+import signal
 import socket
+import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
@@ -92,3 +95,22 @@ def wait_until_served(url: str, timeout_s: float, why: Callable[[], str], alive:
         except OSError:
             assert alive() and time.monotonic() < deadline, why()
             time.sleep(1)
+
+
+def kill_after_commits(command: list[str], work_dir: Path, commits: int, log: Path, timeout_s: float) -> list[Path]:
+    """Run `command` (a `python -m docqa dataset`) until `commits` work units are committed under
+    `work_dir`, then SIGKILL its whole process group (the run, Ray's processes, the engine); returns the
+    committed unit files. Fails if the run ended by itself before it could be killed."""
+    with open(log, "w") as out:
+        run = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    committed: list[Path] = []
+    deadline = time.monotonic() + timeout_s
+    while len(committed) < commits and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        committed = list(work_dir.glob("*/units/*.parquet"))
+    finished = run.poll() is not None
+    if not finished:
+        os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert not finished, "the run ended before it could be killed: " + log.read_text()[-3000:]
+    return committed

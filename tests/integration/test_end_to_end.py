@@ -7,12 +7,9 @@ dataset must write the same rows. Each run starts a real engine (about a minute 
 
 import hashlib
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import datasets
 import pyarrow.parquet as pq
@@ -20,7 +17,7 @@ import pytest
 import yaml
 
 from docqa.generate.prompts import PROMPT_SETS
-from tests.conftest import ROOT, load_fresh
+from tests.conftest import ROOT, kill_after_commits, load_fresh
 
 pytestmark = pytest.mark.engine
 
@@ -132,18 +129,7 @@ def test_a_run_killed_mid_generation_resumes_to_the_same_rows(inputs, ray_output
     """
     out = tmp_path / "dataset"
     command = cli(inputs, out, "run.runner=local", f"output.cache_dir={tmp_path / 'cache'}")
-    with open(tmp_path / "first.log", "w") as log:
-        first = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    committed = []
-    deadline = time.monotonic() + 600
-    while len(committed) < 3 and first.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.5)
-        committed = list((tmp_path / ".dataset.work").glob("*/units/*.parquet"))
-    finished_first = first.poll() is not None
-    if not finished_first:
-        os.killpg(first.pid, signal.SIGKILL)
-    first.wait()
-    assert not finished_first, "the run ended before it could be killed: " + (tmp_path / "first.log").read_text()[-2000:]
+    committed = kill_after_commits(command, tmp_path / ".dataset.work", 3, tmp_path / "first.log", 600)
     assert 3 <= len(committed) < 6, (tmp_path / "first.log").read_text()[-3000:]
     assert not out.exists()  # nothing was published by the killed run
 

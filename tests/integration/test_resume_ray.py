@@ -12,11 +12,9 @@ not a PDF: six units, of one, two and no completions.
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -24,7 +22,7 @@ import pymupdf
 import pytest
 
 from docqa.demo.corpus import write_sample_corpus
-from tests.conftest import ROOT
+from tests.conftest import ROOT, kill_after_commits
 from tests.fakes.completions_server import StandInModel
 
 pytestmark = pytest.mark.integration
@@ -85,18 +83,8 @@ def test_a_ray_run_killed_with_sigkill_resumes_to_the_rows_of_an_uninterrupted_r
     units = tmp_path / ".dataset.work"
     with StandInModel(Path(embedded_model) / "tokenizer.json", hold_after=4) as model:
         command = cli(inputs, out, model, embedded_model, "ray")
-        with open(tmp_path / "first.log", "w") as log:
-            first = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        committed = []
-        deadline = time.monotonic() + 240
-        while len(committed) < 2 and first.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-            committed = list(units.glob("*/units/*.parquet"))
-        finished_first = first.poll() is not None
-        os.killpg(first.pid, signal.SIGKILL)  # the driver, Ray's processes and the load workers alike
-        first.wait()
+        committed = kill_after_commits(command, units, 2, tmp_path / "first.log", 240)
         first_log = (tmp_path / "first.log").read_text()[-3000:]
-        assert not finished_first, "the run ended before it could be killed: " + first_log
         assert 2 <= len(committed) < 6, first_log
         assert not out.exists()  # nothing was published by the killed run
 
