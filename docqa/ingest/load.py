@@ -214,7 +214,7 @@ class LoadDocuments(Stage):
             self.text,
             self.input.passwords,
             self.limits.max_page_megapixels,
-            ocr_engine_version() if self.text.ocr else "",
+            ocr_engine_version(self.text.ocr_languages) if self.text.ocr else "",
         )
         self.worker = IsolatedWorker(
             load_document,
