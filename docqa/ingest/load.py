@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pymupdf
@@ -222,23 +223,44 @@ class LoadDocuments(Stage):
             memory_bytes=int(self.limits.document_memory_gb * 2**30),
         )
 
-    def process(self, record: SourceDocument) -> list[PageWindow]:
-        windows: list[PageWindow] = []
-        for document in iter_documents(record.source_path, max_bytes=int(self.input.max_file_mb * 1e6)):
-            metadata = json.dumps(document.metadata, ensure_ascii=False) if document.metadata else ""
-            if document.error:
-                windows.append(PageWindow(document.path, source_metadata=metadata, error=f"load: {document.error}"))
-            else:
-                windows += self._load(document.path, document.data, metadata)
-        for index, window in enumerate(windows):  # lets the unit store tell when this input is complete
-            window.unit, window.unit_index, window.unit_last = record.source_path, index, index == len(windows) - 1
-        return windows
+    def process(self, record: SourceDocument) -> Iterator[PageWindow]:
+        """The unit's windows, each document's as soon as it is loaded, so a shard is never held whole.
+
+        Each is stamped with its unit and its place among the unit's records; one is held back so that the
+        unit's last record can be marked (`unit_last`), which lets the unit store tell when the input is
+        complete. An input that fails part-way ends with its reject, after the windows already loaded.
+        """
+        held: PageWindow | None = None
+        index = 0
+        try:
+            for window in self._unit_windows(record.source_path):
+                if held is not None:
+                    yield held
+                window.unit, window.unit_index = record.source_path, index
+                held, index = window, index + 1
+        except self.fatal:
+            raise
+        except Exception as exc:  # caught here, not by Stage, so the held window goes out before the reject
+            if held is not None:
+                yield held
+            held = self.fail(record, f"{type(exc).__name__}: {exc}")
+            held.unit_index = index
+        held.unit_last = True  # a unit yields at least one document, or an error that stands for it
+        yield held
 
     def fail(self, record: SourceDocument, message: str) -> PageWindow:
-        """An input that failed as a whole (e.g. an unreadable page cache entry) is one reject: its unit's last."""
+        """An input that failed (e.g. an unreadable page cache entry) ends in one reject: its unit's last."""
         failed = super().fail(record, message)
         failed.unit, failed.unit_last = record.source_path, True
         return failed
+
+    def _unit_windows(self, source: str) -> Iterator[PageWindow]:
+        for document in iter_documents(source, max_bytes=int(self.input.max_file_mb * 1e6)):
+            metadata = json.dumps(document.metadata, ensure_ascii=False) if document.metadata else ""
+            if document.error:
+                yield PageWindow(document.path, source_metadata=metadata, error=f"load: {document.error}")
+            else:
+                yield from self._load(document.path, document.data, metadata)
 
     def _load(self, path: str, data: bytes, metadata: str) -> list[PageWindow]:
         doc_id = hashlib.sha256(data).hexdigest()

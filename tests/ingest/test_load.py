@@ -5,6 +5,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import tarfile
 import time
 
@@ -15,7 +16,9 @@ from docqa.config import InputConfig, LimitsConfig, RenderConfig, TextConfig
 from docqa.demo.corpus import SAMPLE_FACTS
 from docqa.ingest.load import LoadDocuments
 from docqa.records import SourceDocument
+from docqa.runtime.local import run_local
 from docqa.runtime.page_cache import PageCache
+from docqa.runtime.plan import StagePlan
 from tests.corpora.hostile import (
     HOSTILE_CASES,
     HOSTILE_LIMITS,
@@ -225,3 +228,43 @@ def test_every_record_names_its_input_its_place_in_it_and_whether_it_is_the_last
     assert [(w.unit, w.unit_index, w.unit_last) for w in windows] == [
         (str(report), 0, False), (str(report), 1, True), (str(bad), 0, True)
     ]
+
+
+def write_shard(shard, members):
+    with tarfile.open(shard, "w") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_a_shard_leaves_the_stage_document_by_document(tmp_path, sample_corpus):
+    """The shard is cut on disk once its first window is out of the runner: a stage that read the whole
+    shard before handing anything on would give all three documents; a streaming one meets the cut."""
+    shard = tmp_path / "stream.tar"
+    invoice = by_name(sample_corpus, "invoice.pdf").read_bytes()
+    filler = [(f"filler{i}.bin", bytes(1 << 20)) for i in range(8)]
+    write_shard(shard, [("a.pdf", invoice), ("b.pdf", invoice + b"\n"), *filler, ("z.pdf", invoice + b"\n\n")])
+    windows = (record for (record,) in run_local(StagePlan([loader()]), [str(shard)]))
+    first = next(windows)
+    os.truncate(shard, shard.stat().st_size // 2)
+    rest = list(windows)
+    assert [w.source_path.rsplit("::", 1)[-1] for w in [first, *rest[:-1]]] == ["a.pdf", "b.pdf"]
+    assert rest[-1].error.startswith("load: tar shard truncated after")
+    assert [(w.unit_index, w.unit_last) for w in [first, *rest]] == [(0, False), (1, False), (2, True)]
+
+
+def test_a_shard_that_fails_part_way_keeps_the_windows_loaded_before(tmp_path, sample_corpus):
+    """The second document's page cache entry is unreadable: the first document's window still comes out,
+    then the shard's reject, marked as its last record."""
+    invoice, form = by_name(sample_corpus, "invoice.pdf"), by_name(sample_corpus, "form.pdf")
+    cache = PageCache(f"file://{tmp_path}/cache", "settings")
+    loader(cache=cache)([SourceDocument(str(form))])
+    (entry,) = cache.fs.find(cache.root_path)
+    cache.fs.pipe_file(entry, b"not parquet")
+    shard = tmp_path / "shard.tar"
+    write_shard(shard, [("a.pdf", invoice.read_bytes()), ("b.pdf", form.read_bytes())])
+    first, reject = loader(cache=cache)([SourceDocument(str(shard))])
+    assert (first.source_path, first.error, first.unit_index, first.unit_last) == (f"{shard}::a.pdf", None, 0, False)
+    assert (reject.source_path, reject.unit_index, reject.unit_last) == (str(shard), 1, True)
+    assert reject.error.startswith("load: ArrowInvalid")
