@@ -36,7 +36,8 @@ NOT_SHAPING = {
     # max_file_mb is rejected before the cache is asked, and that reject is not stored.
     "input": {"paths", "sample_dir", "max_file_mb"},
     # A document past a limit is never stored, and one within them loads the same under any limits: MuPDF
-    # passes failed allocations up rather than drawing less (see docqa.ingest.isolation).
+    # raises a failed allocation rather than drawing less (so it did on the hostile corpus's bombs), and
+    # the load stage reports it as the memory limit (see docqa.ingest.isolation).
     "limits": {"document_timeout_s", "document_memory_gb"},
 }
 
