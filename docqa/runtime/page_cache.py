@@ -27,7 +27,6 @@ from docqa.config import Config
 from docqa.ingest.text import language_data_digest
 from docqa.records import PageWindow, arrow_schema, from_table, to_table
 
-
 # The config sections the load stage is built from, and those of their fields that do not change what it
 # produces for given bytes. Every other field is in the key, including fields added later.
 LOAD_SECTIONS = ("input", "render", "text", "limits")

@@ -101,7 +101,8 @@ def _hostile_page(contents: str, resources: str, *objects: str) -> bytes:
 
 
 def font_bomb(inflated_bytes: int = 3 << 30) -> bytes:
-    """An embedded TrueType font whose 3 MB stream inflates to 3 GiB of zeros: MuPDF reads a font whole."""
+    """An embedded TrueType font whose stream inflates to `inflated_bytes` of zeros (3 MB to 3 GiB by
+    default): MuPDF reads a font whole."""
     font = "<< /Type /Font /Subtype /TrueType /BaseFont /Bomb /FirstChar 32 /LastChar 126 /FontDescriptor 7 0 R >>"
     descriptor = (
         "<< /Type /FontDescriptor /FontName /Bomb /Flags 32 /FontBBox [0 0 1000 1000] /ItalicAngle 0 "
@@ -120,7 +121,8 @@ def font_bomb(inflated_bytes: int = 3 << 30) -> bytes:
 
 def _content_stream_bomb() -> bytes:
     """A 1 MB content stream that inflates to 1 GiB of `q Q` operators, each one drawn and extracted."""
-    return _hostile_page("[4 0 R 6 0 R]", "<< /Font << /F1 5 0 R >> >>", _stream("", repeated_flate(b"q Q " * (1 << 18), 1 << 10)))
+    operators = repeated_flate(b"q Q " * (1 << 18), 1 << 10)
+    return _hostile_page("[4 0 R 6 0 R]", "<< /Font << /F1 5 0 R >> >>", _stream("", operators))
 
 
 def _huge_image() -> bytes:
@@ -137,14 +139,14 @@ def _huge_image() -> bytes:
 def _self_drawing_form() -> bytes:
     """A form XObject whose content draws the form itself: endless recursion, unless the reader stops it."""
     form = "/Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /XObject << /X1 6 0 R >> >>"
-    return _hostile_page(
-        "[4 0 R 7 0 R]", "<< /Font << /F1 5 0 R >> /XObject << /X1 6 0 R >> >>", _content("/X1 Do", form), _content("/X1 Do")
-    )
+    resources = "<< /Font << /F1 5 0 R >> /XObject << /X1 6 0 R >> >>"
+    return _hostile_page("[4 0 R 7 0 R]", resources, _content("/X1 Do", form), _content("/X1 Do"))
 
 
 def _deep_nesting(depth: int = 10_000) -> bytes:
     """Graphics states saved `depth` deep around the text (`q q q ... Q Q Q`)."""
-    return _hostile_page("6 0 R", "<< /Font << /F1 5 0 R >> >>", _content("q " * depth + HOSTILE_PAGE_TEXT + " Q" * depth))
+    nested = "q " * depth + HOSTILE_PAGE_TEXT + " Q" * depth
+    return _hostile_page("6 0 R", "<< /Font << /F1 5 0 R >> >>", _content(nested))
 
 
 def _page_tree_cycle() -> bytes:
