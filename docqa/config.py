@@ -82,10 +82,19 @@ class TextConfig(Section):
 
 class LimitsConfig(Section):
     document_timeout_s: float = Field(
-        120, gt=0, description="Wall-time limit to open, render, OCR and extract one document; it is rejected past it."
+        120,
+        gt=0,
+        description="Wall-time limit to open, render, OCR and extract one document. Past it the document is "
+        "rejected ('timed out after N s (limits.document_timeout_s)') and not cached, so a rerun with a higher "
+        "limit loads it.",
     )
     document_memory_gb: float = Field(
-        4, gt=0, description="Address-space limit of the process that loads one document; it is rejected past it."
+        4,
+        gt=0,
+        description="Address-space limit (GiB) of the process that loads one document; about 0.5 GiB of it is the "
+        "interpreter and PyMuPDF. A document that fails to allocate within it (a decompression bomb, say) is "
+        "rejected ('exceeded the memory limit of N GiB (limits.document_memory_gb)'), not cached, and the "
+        "process is replaced.",
     )
     max_page_megapixels: float = Field(
         40, gt=0, description="Pixel budget of any page rendering (OCR included); larger renderings are scaled down."
@@ -234,7 +243,9 @@ class OutputConfig(Section):
     cache_dir: str | None = Field(
         "out/cache",
         description="Page cache (folder or fsspec URL): rendered pages and texts by document hash and settings, "
-        "reused when regenerating with another prompt or model. Empty (null) disables it.",
+        "reused when regenerating with another prompt or model. The settings part covers every input, render, "
+        "text and limits field that shapes pages (not paths, max_file_mb or the time and memory limits), the "
+        "PyMuPDF, MuPDF and Pillow versions and the OCR language data's content. Empty (null) disables it.",
         json_schema_extra=SECRET_LOCATIONS,
     )
     test_fraction: float = Field(

@@ -4,9 +4,11 @@ crashes the interpreter costs that one document and not the process that asked f
 `IsolatedWorker(fn, timeout_s=30, memory_bytes=2 << 30)` starts a child on its first `call(arg)` and
 reuses it for later calls. A call that runs past its timeout, kills the child or runs out of memory raises
 a `WorkerError` whose message is the reason to record ("timed out after 30 s", "worker crashed (signal
-SIGSEGV)", "exceeded the memory limit of 2.0 GiB"); that child is killed and the next call starts a fresh
-one. An exception raised by `fn` comes back as itself (or as a RuntimeError naming its type, when it does
-not pickle), with the child's traceback as a note, and the child is kept.
+SIGSEGV)", "exceeded the memory limit of 2 GiB"); that child is killed and the next call starts a fresh
+one. A failed allocation counts as the memory limit only when it leaves `fn`: Python's MemoryError or
+MuPDF's "malloc (N bytes) failed" (`is_out_of_memory`), so `fn` must not swallow those. Any other
+exception raised by `fn` comes back as itself (or as a RuntimeError naming its type, when it does not
+pickle), with the child's traceback as a note, and the child is kept.
 
 The child is a fresh interpreter started with `subprocess` (fork and exec, safe from a multi-threaded Ray
 worker) rather than a multiprocessing `spawn` process: spawn re-runs the parent's main script in the child
@@ -33,8 +35,10 @@ from typing import Any
 
 START_TIMEOUT_S = 60.0  # a fresh interpreter importing PyMuPDF starts in well under a second
 
-# MuPDF reports a failed allocation as FzErrorSystem "malloc (675000000 bytes) failed" (or calloc, realloc).
-MUPDF_ALLOCATION_FAILED = re.compile(r"\b(?:m|c|re)alloc \(.*\) failed")
+# MuPDF reports a failed allocation as FzErrorSystem "malloc (675000000 bytes) failed" (or calloc, realloc),
+# which PyMuPDF raises as RuntimeError("code=2: realloc (551105713 bytes) failed"); a MemoryError in one of
+# PyMuPDF's Python callbacks comes back wrapped: "code=1: Director error: <class 'MemoryError'>: ...".
+MUPDF_ALLOCATION_FAILED = re.compile(r"\b(?:m|c|re)alloc \(.*\) failed|<class 'MemoryError'>")
 
 # The child's first lines use the standard library only: it learns the parent's sys.path over the socket
 # before it imports anything from this project.
@@ -62,6 +66,12 @@ class WorkerCrash(WorkerError):
 
 class WorkerOutOfMemory(WorkerError):
     """The call failed to allocate memory within the limit; the child was stopped."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` is a failed allocation: Python's MemoryError or MuPDF's. `fn` must let these propagate
+    (re-raise them from any `except Exception`), or the memory limit cannot be reported as such."""
+    return isinstance(exc, MemoryError) or MUPDF_ALLOCATION_FAILED.search(str(exc)) is not None
 
 
 class WorkerStartError(RuntimeError):
@@ -139,7 +149,7 @@ class IsolatedWorker:
     def _memory_reason(self) -> str:
         if self.memory_bytes is None:
             return "ran out of memory"
-        return f"exceeded the memory limit of {self.memory_bytes / 2**30:.1f} GiB"
+        return f"exceeded the memory limit of {self.memory_bytes / 2**30:g} GiB"
 
 
 class _Child:
@@ -240,10 +250,8 @@ def serve(conn: Connection) -> None:
 def answer(fn: Callable[[Any], Any], request: bytes) -> bytes:
     try:
         reply = ("ok", fn(pickle.loads(request)))
-    except MemoryError:
-        reply = ("memory", None)
     except Exception as exc:
-        reply = ("memory", None) if MUPDF_ALLOCATION_FAILED.search(str(exc)) else ("raised", portable(exc))
+        reply = ("memory", None) if is_out_of_memory(exc) else ("raised", portable(exc))
     try:
         return pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # a result that does not pickle

@@ -3,10 +3,13 @@
 An input unit is a PDF or a tar shard of PDFs (`docqa.ingest.sources`). Each document is opened in an
 isolated worker process with a wall-time limit and a memory limit (`docqa.ingest.isolation`): MuPDF can
 hang in C code, allocate gigabytes or crash on a hostile file, and that must cost one document, not the
-run. Pages are rendered at `render.dpi`, the longest side capped at `render.max_side_px` and the pixels
-at `limits.max_page_megapixels`. A page's text comes from its text layer when that layer is plausible,
-else from OCR (`docqa.ingest.text`). A document with more pages than `max_pages_per_example` is split into
-consecutive windows, or skipped, as configured. Every failure becomes a reject naming its cause.
+run. A document that hits a limit is rejected with the setting to raise ("load: exceeded the memory limit
+of 4 GiB (limits.document_memory_gb)", "load: timed out after 120 s (limits.document_timeout_s)") and is
+never cached, so a rerun with a higher limit loads it. Pages are rendered at `render.dpi`, the longest
+side capped at `render.max_side_px` and the pixels at `limits.max_page_megapixels`. A page's text comes
+from its text layer when that layer is plausible, else from OCR (`docqa.ingest.text`). A document with
+more pages than `max_pages_per_example` is split into consecutive windows, or skipped, as configured.
+Every failure becomes a reject naming its cause.
 """
 
 from __future__ import annotations
@@ -16,13 +19,21 @@ import hashlib
 import io
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pymupdf
 from PIL import Image
 
 from docqa.config import InputConfig, LimitsConfig, RenderConfig, TextConfig
-from docqa.ingest.isolation import IsolatedWorker, WorkerError, WorkerStartError
+from docqa.ingest.isolation import (
+    IsolatedWorker,
+    WorkerError,
+    WorkerOutOfMemory,
+    WorkerStartError,
+    WorkerTimeout,
+    is_out_of_memory,
+)
 from docqa.ingest.sources import iter_documents
 from docqa.ingest.text import ocr_engine_version, page_text, require_ocr
 from docqa.records import PageWindow, PageWords, SourceDocument
@@ -30,6 +41,9 @@ from docqa.runtime.page_cache import PageCache
 from docqa.runtime.stage import Resources, Stage
 
 pymupdf.TOOLS.mupdf_display_errors(False)  # MuPDF's repair chatter is noise; failures surface as rejects
+
+# The setting that a document hitting a limit names in its reject reason, so the user knows what to raise.
+LIMIT_SETTINGS = {WorkerTimeout: "limits.document_timeout_s", WorkerOutOfMemory: "limits.document_memory_gb"}
 
 
 class LoadError(Exception):
@@ -103,6 +117,8 @@ def load_document(request: LoadRequest) -> list[PageWindow]:
     except LoadError as exc:
         reason = str(exc)
     except Exception as exc:  # MuPDF raises several types for corrupt files; keep the cause
+        if is_out_of_memory(exc):
+            raise  # the worker reports the memory limit and replaces this process
         reason = f"{type(exc).__name__}: {exc}"
     return [PageWindow(request.path, request.doc_id, source_metadata=request.metadata, error=f"load: {reason}")]
 
@@ -148,6 +164,8 @@ def _window(doc: pymupdf.Document, request: LoadRequest, index: int, pages: list
             zoom = render_zoom(page, settings.render.dpi, settings.render.max_side_px, settings.max_page_megapixels)
             image = render_page(page, zoom, settings.render)
         except Exception as exc:
+            if is_out_of_memory(exc):
+                raise  # the memory limit, not this page: see load_document
             window.error = f"load: page {number + 1}: {type(exc).__name__}: {exc}"
             return window
         if extracted.verdict_reason:
@@ -197,7 +215,7 @@ class LoadDocuments(Stage):
             self.text,
             self.input.passwords,
             self.limits.max_page_megapixels,
-            ocr_engine_version() if self.text.ocr else "",
+            ocr_engine_version(self.text.ocr_languages) if self.text.ocr else "",
         )
         self.worker = IsolatedWorker(
             load_document,
@@ -205,23 +223,44 @@ class LoadDocuments(Stage):
             memory_bytes=int(self.limits.document_memory_gb * 2**30),
         )
 
-    def process(self, record: SourceDocument) -> list[PageWindow]:
-        windows: list[PageWindow] = []
-        for document in iter_documents(record.source_path, max_bytes=int(self.input.max_file_mb * 1e6)):
-            metadata = json.dumps(document.metadata, ensure_ascii=False) if document.metadata else ""
-            if document.error:
-                windows.append(PageWindow(document.path, source_metadata=metadata, error=f"load: {document.error}"))
-            else:
-                windows += self._load(document.path, document.data, metadata)
-        for index, window in enumerate(windows):  # lets the unit store tell when this input is complete
-            window.unit, window.unit_index, window.unit_last = record.source_path, index, index == len(windows) - 1
-        return windows
+    def process(self, record: SourceDocument) -> Iterator[PageWindow]:
+        """The unit's windows, each document's as soon as it is loaded, so a shard is never held whole.
+
+        Each is stamped with its unit and its place among the unit's records; one is held back so that the
+        unit's last record can be marked (`unit_last`), which lets the unit store tell when the input is
+        complete. An input that fails part-way ends with its reject, after the windows already loaded.
+        """
+        held: PageWindow | None = None
+        index = 0
+        try:
+            for window in self._unit_windows(record.source_path):
+                if held is not None:
+                    yield held
+                window.unit, window.unit_index = record.source_path, index
+                held, index = window, index + 1
+        except self.fatal:
+            raise
+        except Exception as exc:  # caught here, not by Stage, so the held window goes out before the reject
+            if held is not None:
+                yield held
+            held = self.fail(record, f"{type(exc).__name__}: {exc}")
+            held.unit_index = index
+        held.unit_last = True  # a unit yields at least one document, or an error that stands for it
+        yield held
 
     def fail(self, record: SourceDocument, message: str) -> PageWindow:
-        """An input that failed as a whole (e.g. an unreadable page cache entry) is one reject: its unit's last."""
+        """An input that failed (e.g. an unreadable page cache entry) ends in one reject: its unit's last."""
         failed = super().fail(record, message)
         failed.unit, failed.unit_last = record.source_path, True
         return failed
+
+    def _unit_windows(self, source: str) -> Iterator[PageWindow]:
+        for document in iter_documents(source, max_bytes=int(self.input.max_file_mb * 1e6)):
+            metadata = json.dumps(document.metadata, ensure_ascii=False) if document.metadata else ""
+            if document.error:
+                yield PageWindow(document.path, source_metadata=metadata, error=f"load: {document.error}")
+            else:
+                yield from self._load(document.path, document.data, metadata)
 
     def _load(self, path: str, data: bytes, metadata: str) -> list[PageWindow]:
         doc_id = hashlib.sha256(data).hexdigest()
@@ -230,8 +269,10 @@ class LoadDocuments(Stage):
             return [dataclasses.replace(w, source_path=path, source_metadata=metadata, from_cache=True) for w in cached]
         try:
             windows = self.worker.call(LoadRequest(path, doc_id, data, metadata, self.settings))
-        except WorkerError as exc:  # a timeout, a crash or the memory limit: this document only, not cached
-            return [PageWindow(path, doc_id, source_metadata=metadata, error=f"load: {exc}")]
+        except WorkerError as exc:  # a timeout, a crash or the memory limit: this document only, never cached
+            setting = LIMIT_SETTINGS.get(type(exc))
+            reason = f"{exc} ({setting})" if setting else str(exc)
+            return [PageWindow(path, doc_id, source_metadata=metadata, error=f"load: {reason}")]
         if self.cache:
             self.cache.put(doc_id, windows)
         return windows

@@ -12,7 +12,8 @@ shard is never held in memory whole. A spec, as given by the user, is one of:
 
 A tar shard is a webdataset: the members of one sample share a key (the member name up to the first dot
 of its file name) and are adjacent, e.g. `doc7.pdf` and `doc7.json` (PDFA, as Docmatix read it). Each
-`.pdf` member is one document, with the sample's `.json` as its metadata; other members are ignored.
+`.pdf` member is one document, with the sample's `.json` as its metadata (a document whose `.json` is
+invalid, or larger than `MAX_METADATA_BYTES`, is rejected with the reason); other members are ignored.
 Shards may be compressed (`.tar.gz`, `.tgz`, `.tar.bz2`, `.tar.xz`).
 """
 
@@ -34,6 +35,10 @@ import fsspec
 from docqa.errors import UserError
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+# A sample's .json is parsed whole, on the loading worker rather than in the isolated document process, and
+# is then copied into every row of its document (`source_metadata`). Larger is not metadata worth a copy
+# per row, and a hostile shard could make it gigabytes: such a document is rejected, its .json not read.
+MAX_METADATA_BYTES = 1_000_000
 MEMBER_SEPARATOR = "::"  # "shard.tar::doc7.pdf" names a document inside a shard
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -324,6 +329,10 @@ def _shard_samples(source: str, tar: tarfile.TarFile, max_bytes: int) -> Iterato
                     waiting.append(SourceFile(path, error=_too_large(member.size, max_bytes)))
                 else:
                     waiting.append(SourceFile(path, file.read()))
+            elif extension == "json" and member.size > MAX_METADATA_BYTES:
+                _drain(file)
+                limit = f"{member.size / 1e6:.1f} MB > {MAX_METADATA_BYTES / 1e6:.1f} MB limit"
+                metadata = {}, f"metadata {member.name} too large: {limit}"
             elif extension == "json":
                 metadata = _parse_metadata(member.name, file.read())
             elif file:

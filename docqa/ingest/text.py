@@ -26,6 +26,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import hashlib
 import itertools
 import math
 import re
@@ -272,10 +273,30 @@ def require_ocr(languages: list[str]) -> Path:
     return folder
 
 
-def ocr_engine_version() -> str:
+def language_data_digest(languages: list[str]) -> str:
+    """sha256 of the traineddata files of `languages` (names and bytes, in order) in the tessdata folder.
+
+    The folder's name says nothing of what it holds: an upgraded `tesseract-ocr-eng` changes OCR text in
+    place. Hashed once per process for each folder and languages (the files are megabytes each).
+    """
+    return _files_digest(require_ocr(languages), tuple(languages))
+
+
+@functools.cache
+def _files_digest(folder: Path, languages: tuple[str, ...]) -> str:
+    digest = hashlib.sha256()
+    for language in languages:
+        with open(folder / f"{language}.traineddata", "rb") as file:
+            digest.update(f"{language}\0".encode())
+            digest.update(hashlib.file_digest(file, "sha256").digest())
+    return digest.hexdigest()
+
+
+def ocr_engine_version(languages: list[str]) -> str:
     """The OCR engine, for provenance: the Tesseract built into MuPDF (not the system's `tesseract`, whose
-    version says nothing about the results) and the language data it reads."""
-    return f"Tesseract in MuPDF {pymupdf.mupdf_version}, language data {tessdata_folder()}"
+    version says nothing about the results) and the language data it reads, by folder and content hash."""
+    digest = language_data_digest(languages)
+    return f"Tesseract in MuPDF {pymupdf.mupdf_version}, language data {tessdata_folder()} (sha256 {digest[:16]})"
 
 
 def capped_dpi(page_rect: pymupdf.Rect, dpi: int, max_megapixels: float) -> int:

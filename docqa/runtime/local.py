@@ -13,7 +13,7 @@ from docqa.runtime.stage import Stage
 def _apply(stage: Stage, records: Iterable) -> Iterator:
     records = iter(records)
     while batch := list(islice(records, stage.resources.batch_size)):
-        yield from stage(batch)
+        yield from stage.stream(batch)
 
 
 def run_local(plan: StagePlan, sources: list[str]) -> Iterator[list[AnnotatedWindow]]:

@@ -5,7 +5,10 @@ so their output is keyed by both: `<cache>/<settings key>/<doc_id[:2]>/<doc_id>.
 file per document holding its windows (or its reject). Regenerating with a new prompt or model finds
 every document here and renders nothing. The cache lives at any fsspec URL (a folder next to the
 outputs by default); an entry appears complete or not at all (written beside its name, then moved).
-Outcomes that may not repeat (a timeout, a crashed worker) are not cached.
+Outcomes that may not repeat (a timeout, a crashed worker, the memory limit) are not cached. The settings
+key is derived from the load stage's config sections, not listed field by field, and also covers the
+versions of the libraries that render and encode and the content of the OCR language data
+(`settings_key`), so an upgrade starts a fresh cache rather than serving stale pages.
 """
 
 from __future__ import annotations
@@ -16,21 +19,40 @@ import json
 import uuid
 
 import fsspec
+import PIL
 import pyarrow.parquet as pq
+import pymupdf
 
 from docqa.config import Config
+from docqa.ingest.text import language_data_digest
 from docqa.records import PageWindow, arrow_schema, from_table, to_table
+
+# The config sections the load stage is built from, and those of their fields that do not change what it
+# produces for given bytes. Every other field is in the key, including fields added later.
+LOAD_SECTIONS = ("input", "render", "text", "limits")
+NOT_SHAPING = {
+    # Where documents are found, not what they become (an entry is named by the bytes' hash); a file over
+    # max_file_mb is rejected before the cache is asked, and that reject is not stored.
+    "input": {"paths", "sample_dir", "max_file_mb"},
+    # A document past a limit is never stored, and one within them loads the same under any limits: MuPDF
+    # raises a failed allocation rather than drawing less (so it did on the hostile corpus's bombs), and
+    # the load stage reports it as the memory limit (see docqa.ingest.isolation).
+    "limits": {"document_timeout_s", "document_memory_gb"},
+}
 
 
 def settings_key(config: Config) -> str:
-    """Hash of every setting that changes what the load stage produces for the same bytes."""
+    """Hash of everything that changes what the load stage produces for the same bytes: its config
+    sections (less `NOT_SHAPING`; passwords hashed, never stored in clear), the versions of the libraries
+    that render and encode, the OCR language data's content when OCR is on, and the record's schema."""
     settings = {
-        "record": arrow_schema(PageWindow).to_string(),  # a changed record makes older entries stale
-        "render": config.render.model_dump(mode="json"),
-        "text": config.text.model_dump(mode="json"),
-        "max_page_megapixels": config.limits.max_page_megapixels,
-        "passwords": hashlib.sha256("\0".join(config.input.passwords).encode()).hexdigest(),
+        name: getattr(config, name).model_dump(mode="json", exclude=NOT_SHAPING.get(name)) for name in LOAD_SECTIONS
     }
+    settings["input"]["passwords"] = hashlib.sha256(json.dumps(config.input.passwords).encode()).hexdigest()
+    settings["software"] = {"pymupdf": pymupdf.VersionBind, "mupdf": pymupdf.mupdf_version, "pillow": PIL.__version__}
+    if config.text.ocr:
+        settings["ocr_language_data"] = language_data_digest(config.text.ocr_languages)
+    settings["record"] = arrow_schema(PageWindow).to_string()  # a changed record makes older entries stale
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from itertools import islice
 
 import pyarrow as pa
 import ray
@@ -26,8 +27,12 @@ class _StageAdapter:
     def __init__(self, stage: Stage):
         self.stage = stage
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        return to_table(self.stage.output_type, self.stage(from_table(self.stage.input_type, batch)))
+    def __call__(self, batch: pa.Table) -> Iterator[pa.Table]:
+        # Handed on in pieces of `batch_size` records, which Ray gathers into blocks: a record that expands
+        # to many (a tar shard) is not held whole here.
+        outputs = self.stage.stream(from_table(self.stage.input_type, batch))
+        while piece := list(islice(outputs, self.stage.resources.batch_size)):
+            yield to_table(self.stage.output_type, piece)
 
 
 def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[list[AnnotatedWindow]]:

@@ -7,10 +7,15 @@ a whole batch at once by overriding `process_batch()` (the LLM engine does). Rec
 an error are passed through. An exception raised for one record becomes that record's error
 ("stage: ExceptionType: message"); only a failure of the whole batch (a dead engine) or an error the
 stage declares `fatal` (a worker that cannot start) stops the run.
+
+`process()` may return a list or yield its outputs one at a time; the runners consume a stage through
+`stream()`, so a record that expands to many (a tar shard to its documents' windows) is never held whole.
+Outputs yielded before an exception stand; the record's error follows them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -41,19 +46,17 @@ class Stage:
     def setup(self) -> None:
         """Load what the stage needs (a tokenizer, a model). Called once per process, before the first batch."""
 
-    def process(self, record: Any) -> list[Any]:
+    def process(self, record: Any) -> Iterable[Any]:
         raise NotImplementedError
 
-    def process_batch(self, records: list[Any]) -> list[Any]:
-        out: list[Any] = []
+    def process_batch(self, records: list[Any]) -> Iterable[Any]:
         for record in records:
             try:
-                out.extend(self.process(record))
+                yield from self.process(record)
             except self.fatal:
                 raise
             except Exception as exc:  # one bad record must not stop the run: it becomes a reject
-                out.append(self.fail(record, f"{type(exc).__name__}: {exc}"))
-        return out
+                yield self.fail(record, f"{type(exc).__name__}: {exc}")
 
     def fail(self, record: Any, message: str) -> Any:
         failed = extend(self.output_type, record) if type(record) is not self.output_type else record
@@ -66,12 +69,16 @@ class Stage:
             self.setup()
             self._ready = True
 
-    def __call__(self, records: list[Any]) -> list[Any]:
+    def stream(self, records: list[Any]) -> Iterator[Any]:
+        """The outputs for a batch as they are produced, then the records that arrived failed."""
         healthy = [r for r in records if getattr(r, "error", None) is None]
         # Taken before processing: a stage whose output type is its input type fails a record in place.
         failed = [r for r in records if getattr(r, "error", None) is not None]
-        out = []
         if healthy:  # a batch of failures passes through without loading a model for nothing
             self.ensure_setup()
-            out = self.process_batch(healthy)
-        return out + [r if type(r) is self.output_type else extend(self.output_type, r) for r in failed]
+            yield from self.process_batch(healthy)
+        for r in failed:
+            yield r if type(r) is self.output_type else extend(self.output_type, r)
+
+    def __call__(self, records: list[Any]) -> list[Any]:
+        return list(self.stream(records))

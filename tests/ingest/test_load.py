@@ -5,6 +5,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import tarfile
 import time
 
@@ -15,12 +16,26 @@ from docqa.config import InputConfig, LimitsConfig, RenderConfig, TextConfig
 from docqa.demo.corpus import SAMPLE_FACTS
 from docqa.ingest.load import LoadDocuments
 from docqa.records import SourceDocument
-from tests.corpora.hostile import HOSTILE_CASES, KNOWN_PASSWORD, SCANNED_TEXT, write_hostile_corpus
+from docqa.runtime.local import run_local
+from docqa.runtime.page_cache import PageCache
+from docqa.runtime.plan import StagePlan
+from tests.corpora.hostile import (
+    HOSTILE_CASES,
+    HOSTILE_LIMITS,
+    KNOWN_PASSWORD,
+    SCANNED_TEXT,
+    font_bomb,
+    write_hostile_corpus,
+)
 
 
-def loader(input=None, render=None, text=None, limits=None):
+def loader(input=None, render=None, text=None, limits=None, cache=None):
     return LoadDocuments(
-        InputConfig(**(input or {})), RenderConfig(**(render or {})), TextConfig(**(text or {})), LimitsConfig(**(limits or {}))
+        InputConfig(**(input or {})),
+        RenderConfig(**(render or {})),
+        TextConfig(**(text or {})),
+        LimitsConfig(**(limits or {})),
+        cache,
     )
 
 
@@ -64,13 +79,19 @@ def test_skip_mode_rejects_long_documents_with_the_reason(sample_corpus):
     assert window.images == []
 
 
+def cached_doc_ids(cache: PageCache) -> set[str]:
+    return {path.rsplit("/", 1)[1].removesuffix(".parquet") for path in cache.fs.find(cache.root_path)}
+
+
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
+    """The hostile corpus through one stage, in name order: each file follows another that went wrong."""
     folder = tmp_path_factory.mktemp("hostile")
     paths = write_hostile_corpus(folder)
-    started = time.monotonic()
-    windows = load(paths, input={"passwords": ["wrong", KNOWN_PASSWORD]})
-    return {p.name: [w for w in windows if w.source_path == str(p)] for p in paths}, time.monotonic() - started
+    cache = PageCache(f"file://{folder}/cache", "hostile")
+    stage = loader(input={"passwords": ["wrong", KNOWN_PASSWORD]}, limits=HOSTILE_LIMITS, cache=cache)
+    windows = [w for path in paths for w in stage([SourceDocument(str(path))])]
+    return {p.name: [w for w in windows if w.source_path == str(p)] for p in paths}, cached_doc_ids(cache)
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_CASES))
@@ -83,6 +104,43 @@ def test_generated_hostile_files_end_as_specified(hostile, name):
         assert {s for w in windows for s in w.text_sources} == {"layer" if expected == "text" else "ocr"}
     else:
         assert all(w.error and w.error.startswith(expected) for w in windows), [w.error for w in windows]
+
+
+def test_only_outcomes_that_repeat_are_cached(hostile):
+    """A limit hit depends on the machine and the limit, not on the bytes: it is never cached; a clean
+    MuPDF error or a kept page is."""
+    windows, cached = hostile
+    assert windows["font-decompression-bomb.pdf"][0].doc_id not in cached
+    assert windows["content-stream-bomb.pdf"][0].doc_id not in cached
+    repeatable = ("deep-nesting.pdf", "huge-image.pdf", "self-drawing-form.pdf")
+    assert {windows[name][0].doc_id for name in repeatable} <= cached
+
+
+def test_the_memory_limit_is_reported_and_the_next_document_gets_a_fresh_process(tmp_path, sample_corpus):
+    bomb = tmp_path / "bomb.pdf"
+    bomb.write_bytes(font_bomb())
+    stage = loader(limits={"document_memory_gb": 1})
+    (good,) = stage([SourceDocument(str(by_name(sample_corpus, "invoice.pdf")))])
+    first_process = stage.worker.pid
+    (rejected,) = stage([SourceDocument(str(bomb))])
+    assert rejected.error == "load: exceeded the memory limit of 1 GiB (limits.document_memory_gb)"
+    assert stage.worker.pid is None
+    (again,) = stage([SourceDocument(str(by_name(sample_corpus, "invoice.pdf")))])
+    assert again.error is None and again.texts == good.texts
+    assert stage.worker.pid not in (None, first_process)
+
+
+def test_a_raised_memory_limit_gets_the_document_back_from_the_same_cache(tmp_path):
+    """A 1 GiB font bomb exceeds 1 GiB of address space but fits in 4 GiB, where MuPDF then refuses the
+    font, draws its text in a substitute and keeps the page."""
+    bomb = tmp_path / "bomb.pdf"
+    bomb.write_bytes(font_bomb(1 << 30))
+    cache = PageCache(f"file://{tmp_path}/cache", "same-settings")
+    (rejected,) = loader(limits={"document_memory_gb": 1}, cache=cache)([SourceDocument(str(bomb))])
+    assert rejected.error.startswith("load: exceeded the memory limit")
+    (loaded,) = loader(limits={"document_memory_gb": 4}, cache=cache)([SourceDocument(str(bomb))])
+    assert (loaded.error, loaded.from_cache) == (None, False)
+    assert "Set in the bomb font." in words(loaded.texts[0])
 
 
 def test_scanned_page_is_read_by_ocr_and_the_engine_recorded(hostile):
@@ -100,7 +158,7 @@ def test_a_hanging_or_exploding_document_costs_only_itself(tmp_path, sample_corp
     """A tiny time limit makes every document time out: each is rejected, none stops the stage."""
     paths = [by_name(sample_corpus, "invoice.pdf"), by_name(sample_corpus, "form.pdf")]
     windows = load(paths, limits={"document_timeout_s": 0.001})
-    assert [w.error for w in windows] == ["load: timed out after 0.001 s"] * 2
+    assert [w.error for w in windows] == ["load: timed out after 0.001 s (limits.document_timeout_s)"] * 2
     (window,) = load(paths[:1])  # and a normal limit afterwards works
     assert window.error is None
 
@@ -149,8 +207,6 @@ def test_shared_corpus_all_files_accounted_for_without_crash_or_hang(shared_corp
 
 
 def test_page_cache_serves_a_second_load_without_rendering(tmp_path, sample_corpus):
-    from docqa.runtime.page_cache import PageCache
-
     cache = PageCache(f"file://{tmp_path}/cache", "settings1")
     invoice = by_name(sample_corpus, "invoice.pdf")
     copy = tmp_path / "same-bytes-elsewhere.pdf"
@@ -173,3 +229,43 @@ def test_every_record_names_its_input_its_place_in_it_and_whether_it_is_the_last
     assert [(w.unit, w.unit_index, w.unit_last) for w in windows] == [
         (str(report), 0, False), (str(report), 1, True), (str(bad), 0, True)
     ]
+
+
+def write_shard(shard, members):
+    with tarfile.open(shard, "w") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_a_shard_leaves_the_stage_document_by_document(tmp_path, sample_corpus):
+    """The shard is cut on disk once its first window is out of the runner: a stage that read the whole
+    shard before handing anything on would give all three documents; a streaming one meets the cut."""
+    shard = tmp_path / "stream.tar"
+    invoice = by_name(sample_corpus, "invoice.pdf").read_bytes()
+    filler = [(f"filler{i}.bin", bytes(1 << 20)) for i in range(8)]
+    write_shard(shard, [("a.pdf", invoice), ("b.pdf", invoice + b"\n"), *filler, ("z.pdf", invoice + b"\n\n")])
+    windows = (record for (record,) in run_local(StagePlan([loader()]), [str(shard)]))
+    first = next(windows)
+    os.truncate(shard, shard.stat().st_size // 2)
+    rest = list(windows)
+    assert [w.source_path.rsplit("::", 1)[-1] for w in [first, *rest[:-1]]] == ["a.pdf", "b.pdf"]
+    assert rest[-1].error.startswith("load: tar shard truncated after")
+    assert [(w.unit_index, w.unit_last) for w in [first, *rest]] == [(0, False), (1, False), (2, True)]
+
+
+def test_a_shard_that_fails_part_way_keeps_the_windows_loaded_before(tmp_path, sample_corpus):
+    """The second document's page cache entry is unreadable: the first document's window still comes out,
+    then the shard's reject, marked as its last record."""
+    invoice, form = by_name(sample_corpus, "invoice.pdf"), by_name(sample_corpus, "form.pdf")
+    cache = PageCache(f"file://{tmp_path}/cache", "settings")
+    loader(cache=cache)([SourceDocument(str(form))])
+    (entry,) = cache.fs.find(cache.root_path)
+    cache.fs.pipe_file(entry, b"not parquet")
+    shard = tmp_path / "shard.tar"
+    write_shard(shard, [("a.pdf", invoice.read_bytes()), ("b.pdf", form.read_bytes())])
+    first, reject = loader(cache=cache)([SourceDocument(str(shard))])
+    assert (first.source_path, first.error, first.unit_index, first.unit_last) == (f"{shard}::a.pdf", None, 0, False)
+    assert (reject.source_path, reject.unit_index, reject.unit_last) == (str(shard), 1, True)
+    assert reject.error.startswith("load: ArrowInvalid")

@@ -15,7 +15,14 @@ import fsspec
 import pymupdf
 import pytest
 
-from docqa.ingest.sources import NoInputError, SourceFile, discover_sources, iter_documents, source_of
+from docqa.ingest.sources import (
+    MAX_METADATA_BYTES,
+    NoInputError,
+    SourceFile,
+    discover_sources,
+    iter_documents,
+    source_of,
+)
 
 MAX_BYTES = 1_000_000
 
@@ -252,6 +259,27 @@ def test_large_shards_are_not_held_in_memory(tmp_path):
         tracemalloc.stop()
     assert [page_text(d.data) for d in docs] == ["first", "last"]
     assert peak < 2_000_000, f"{peak} bytes held while reading a {shard.stat().st_size} byte shard"
+
+
+def test_oversized_metadata_rejects_its_document_without_being_read_whole(tmp_path):
+    padding = "x" * (3 * MAX_METADATA_BYTES)
+    members = [
+        ("big.json", json.dumps({"url": "https://example.org/big.pdf", "pages": padding}).encode()),
+        ("big.pdf", pdf_bytes("big metadata")),
+        ("next.json", json.dumps({"url": "https://example.org/next.pdf"}).encode()),
+        ("next.pdf", pdf_bytes("next")),
+    ]
+    shard = tmp_path / "metadata.tar"
+    shard.write_bytes(tar_bytes(members))
+    tracemalloc.start()
+    try:
+        big, following = read_all(str(shard))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (big.metadata, big.error) == ({}, "metadata big.json too large: 3.0 MB > 1.0 MB limit")
+    assert following.error is None and following.metadata == {"url": "https://example.org/next.pdf"}
+    assert peak < MAX_METADATA_BYTES, f"{peak} bytes held while skipping a 3 MB .json"
 
 
 def test_too_large_files_are_reported_without_their_bytes(tmp_path, memory_folder):

@@ -9,6 +9,7 @@ PDFs (../shared/corpus) is used when present and skipped cleanly when not.
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from docqa.ingest.text import (
     ocr_page,
     page_text,
     require_ocr,
+    tessdata_folder,
 )
 from tests.conftest import ROOT, SHARED_CORPUS
 
@@ -257,9 +259,12 @@ def test_the_largest_pdf_page_is_ocred_at_a_capped_resolution():
     assert "WAREHOUSE" in ocr_page(doc[0], ["eng"], OCR_DPI, max_megapixels=4.0)
 
 
-def test_ocr_engine_version_names_the_engine_that_runs():
-    version = ocr_engine_version()
+def test_ocr_engine_version_names_the_engine_that_runs_and_its_data_by_content():
+    version = ocr_engine_version(["eng"])
     assert "Tesseract" in version and pymupdf.mupdf_version in version
+    eng = hashlib.sha256(b"eng\0" + hashlib.sha256((tessdata_folder() / "eng.traineddata").read_bytes()).digest())
+    assert f"(sha256 {eng.hexdigest()[:16]})" in version
+    assert ocr_engine_version(["eng", "rus"]) != version
 
 
 # --- the shared corpus of real PDFs --------------------------------------------------------------------
