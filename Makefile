@@ -20,6 +20,8 @@ PROMPT ?=
 PYTEST_ARGS ?=
 # OCR for scanned pages: Debian's Tesseract and its language data (one package per language).
 OCR_PACKAGES ?= tesseract-ocr tesseract-ocr-eng tesseract-ocr-rus
+# The view's tests open it in Debian's headless Chromium (they skip, saying so, without it).
+BROWSER_PACKAGES ?= chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
 BIN := $(VENV)/bin
@@ -27,13 +29,15 @@ STAMP := $(VENV)/.installed-$(ENGINE)
 # A value as one shell word, whatever spaces or quotes it holds: it's -> 'it'\''s'
 quote = '$(subst ','\'',$(1))'
 
-.PHONY: install dataset test sample-corpus push bench clean
+.PHONY: install dataset view test sample-corpus push bench clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	dpkg -s $(OCR_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $(OCR_PACKAGES); } \
 		|| echo "warning: could not install $(OCR_PACKAGES): install Tesseract yourself, or set text.ocr=false"
+	dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $(BROWSER_PACKAGES); } \
+		|| echo "warning: could not install $(BROWSER_PACKAGES): the tests of the dataset view will be skipped"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[$(ENGINE),test]'
@@ -48,6 +52,10 @@ dataset: $(STAMP)
 		--config $(call quote,$(CONFIG)) --output $(call quote,$(OUTPUT))$(if $(filter 1,$(OVERWRITE)), --overwrite) \
 		$(if $(INPUT),--input $(call quote,$(INPUT))) $(if $(PROMPT),--set $(call quote,prompt.templates=[$(PROMPT)])) \
 		$(foreach s,$(SET),--set $(call quote,$(s)))
+
+# An HTML view of the output beside it, in $(OUTPUT).view/ (never published): open its index.html.
+view: $(STAMP)
+	$(BIN)/python -m docqa view $(call quote,$(OUTPUT))
 
 sample-corpus: $(STAMP)
 	$(BIN)/python -m docqa sample-corpus out/sample-corpus

@@ -1,5 +1,5 @@
 """Command line: `python -m docqa dataset ...`, `python -m docqa sample-corpus DIR`,
-`python -m docqa push FOLDER --repo USER/NAME`."""
+`python -m docqa view FOLDER`, `python -m docqa push FOLDER --repo USER/NAME`."""
 
 from __future__ import annotations
 
@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     dataset.add_argument("--shipped-overrides", action="store_true", help=argparse.SUPPRESS)
     samples = commands.add_parser("sample-corpus", help="write the built-in sample PDFs to a folder")
     samples.add_argument("dir", type=Path)
+    view = commands.add_parser("view", help="write an HTML view of an output folder beside it (FOLDER.view/)")
+    view.add_argument("folder", type=Path, help="output folder of a run")
+    view.add_argument("--per-page", type=int, default=20, help="examples per HTML page")
     push = commands.add_parser(
         "push", help="publish an output folder to the Hugging Face Hub (token: HF_TOKEN or `hf auth login`)"
     )
@@ -48,6 +51,17 @@ def main(argv: list[str] | None = None) -> int:
 
         for path in write_sample_corpus(args.dir):
             print(path)
+        return 0
+
+    if args.command == "view":
+        from docqa.output.view import write_view
+
+        try:
+            index = write_view(args.folder, args.per_page)
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"View written to {index}: open it in a browser")
         return 0
 
     if args.command == "push":

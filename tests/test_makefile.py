@@ -62,6 +62,8 @@ def test_a_cluster_address_and_a_hub_repo_reach_the_program_intact(tmp_path):
     assert argv[argv.index("--output") + 1] == AWKWARD["OUTPUT"]
     argv = json.loads(make("push", f"VENV={venv}", "ENGINE=cpu", f"OUTPUT={AWKWARD['OUTPUT']}", "REPO=o'k/x", "PUBLIC=1"))
     assert argv == ["-m", "docqa", "push", AWKWARD["OUTPUT"], "--repo", "o'k/x", "--public"]
+    argv = json.loads(make("view", f"VENV={venv}", "ENGINE=cpu", f"OUTPUT={AWKWARD['OUTPUT']}"))
+    assert argv == ["-m", "docqa", "view", AWKWARD["OUTPUT"]]
 
 
 def test_a_gpu_host_installs_the_cuda_engine_with_the_embedded_model_and_the_tests(tmp_path):
