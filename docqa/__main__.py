@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from pathlib import Path
 
 from docqa.config import load_config
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
             action="store_true",
             help="replace the output folder even if docqa did not write it (never an input folder, ~ or /)",
         )
+        command.add_argument("--verbose", action="store_true", help="Ray's and vLLM's logs on the console, not in the log file")
     # Set by `submit` on the job it starts: overrides carrying secrets arrive beside the job, not as --set.
     dataset.add_argument("--shipped-overrides", action="store_true", help=argparse.SUPPRESS)
     samples = commands.add_parser("sample-corpus", help="write the built-in sample PDFs to a folder")
@@ -91,24 +93,43 @@ def main(argv: list[str] | None = None) -> int:
         from docqa.runtime.submit import shipped_overrides
 
         overrides += shipped_overrides()
+    if args.verbose:
+        overrides.append("run.verbose=true")
     try:
         config = load_config(args.config, overrides)
         if args.command == "submit":
             from docqa.runtime.submit import submit
 
             return submit(args.address, args.config, config, overrides)
-        from docqa.run import UploadFailed, run_pipeline
-
-        try:
-            stats = run_pipeline(config)
-        except UploadFailed as exc:
-            print(f"error: {scrub_urls(str(exc))}", file=sys.stderr)
-            return 1
     except UserError as exc:  # bad input, settings or output: nothing was done, the message says what to fix
         print(f"error: {scrub_urls(str(exc))}", file=sys.stderr)
         return 2
-    print(json.dumps(stats, indent=2))
-    print(f"Dataset written to {safe_location(config.output.dir)}")
+    return build(config)
+
+
+def build(config) -> int:
+    """`dataset`: the run, with Ray's and vLLM's output in the log file unless `run.verbose`."""
+    from docqa.output.summary import summary
+    from docqa.run import UploadFailed, build_folder, run_pipeline
+    from docqa.runtime.console import Console, log_path
+
+    console = Console(None if config.run.verbose else log_path(build_folder(config)))
+    try:
+        stats = run_pipeline(config, console)
+    except UserError as exc:
+        print(f"error: {scrub_urls(str(exc))}", file=console.err)
+        return 2
+    except UploadFailed as exc:
+        print(f"error: {scrub_urls(str(exc))}", file=console.err)
+        return 1
+    except Exception as exc:
+        if not console.started:
+            raise
+        traceback.print_exc()  # into the log, for whoever debugs it
+        first_line = scrub_urls((str(exc).strip().splitlines() or [""])[0])
+        print(f"error: the run stopped ({type(exc).__name__}: {first_line}); details in {console.log}", file=console.err)
+        return 1
+    print(summary(stats, safe_location(config.output.dir), console.log), file=console.out)
     return 0
 
 

@@ -303,6 +303,12 @@ class RunConfig(Section):
     )
     load_num_cpus: float = Field(0.5, gt=0, description="CPUs reserved per PDF loading worker in Ray's accounting.")
     prompt_batch_size: int = Field(16, gt=0, description="Examples per batch in the prompt-building stage.")
+    verbose: bool = Field(
+        False,
+        description="Show Ray's and vLLM's logs on the console (`--verbose`). Off: they go to the run's log file "
+        "beside the output folder (`<output>.log`, appended, kept), and the console shows one progress line, the "
+        "pipeline's own messages and a summary.",
+    )
 
 
 class DecontaminateConfig(Section):

@@ -4,10 +4,11 @@ units, then assemble the dataset from them."""
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -22,17 +23,18 @@ from docqa.output.schema import RunInfo
 from docqa.output.writer import DatasetWriter
 from docqa.quality.dedup import DatasetDeduplicator, near_copy_groups
 from docqa.records import AnnotatedWindow
+from docqa.runtime.console import Console
 from docqa.runtime.plan import StagePlan, build_plan, eval_sets
 from docqa.runtime.units import UnitStore, run_key, work_root
 
 
-def input_paths(config: Config) -> list[str]:
+def input_paths(config: Config, console: TextIO = sys.stdout) -> list[str]:
     if config.input.paths:
         return discover_sources(config.input.paths)
     from docqa.demo.corpus import write_sample_corpus
 
     sample_dir = Path(config.input.sample_dir)
-    print(f"No input given: using the built-in sample corpus in {sample_dir}", flush=True)
+    print(f"No input given: using the built-in sample corpus in {sample_dir}", file=console, flush=True)
     return discover_sources([str(p) for p in write_sample_corpus(sample_dir)])
 
 
@@ -54,20 +56,23 @@ def build_folder(config: Config) -> Path:
     return Path(config.output.staging_dir) / hashlib.sha256(config.output.dir.encode()).hexdigest()[:16]
 
 
-def run_pipeline(config: Config) -> dict[str, Any]:
+def run_pipeline(config: Config, console: Console | None = None) -> dict[str, Any]:
     """Build the dataset described by `config`; returns the run's statistics (also in stats.json).
 
     Inputs already committed by an earlier, interrupted run with the same settings are not redone, unless
     they were replaced since (see `docqa.runtime.units`). An output that would destroy what the pipeline
-    did not write is refused once the inputs are listed, before any is read (`check_output`).
+    did not write is refused once the inputs are listed, before any is read (`check_output`). What a person
+    follows goes to `console`, started once the settings, inputs and output are checked: the inputs, the
+    resume, one progress line.
     """
+    console = console or Console()
     started = time.monotonic()
     if is_url(config.output.dir):
         output_filesystem(config.output.dir)  # a missing package or a typo stops the run now, not after it
     eval_sets(config)  # an eval set that is not there or not readable stops the run before any work
     out = build_folder(config)
     templates = load_templates(config.prompt.directory, config.prompt.templates)
-    sources = input_paths(config)
+    sources = input_paths(config, console.out)
     protected = [(path.removeprefix("@"), "an input") for path in config.input.paths] + [(s, "an input") for s in sources]
     if config.output.cache_dir:
         protected.append((config.output.cache_dir, "the page cache"))
@@ -76,13 +81,21 @@ def run_pipeline(config: Config) -> dict[str, Any]:
     store = UnitStore(make_owned(work_root(out)) / key, sources)
     pending = store.pending()
     label = model_label(config.model)
-    print(f"{len(sources)} input(s) -> {safe_location(config.output.dir)} with {label}", flush=True)
+    console.start()
+    print(f"{len(sources)} input(s) -> {safe_location(config.output.dir)} with {label}", file=console.out, flush=True)
     if len(pending) < len(sources):
-        print(f"Resuming: {len(sources) - len(pending)} input(s) already done, {len(pending)} to go", flush=True)
+        print(f"Resuming: {len(sources) - len(pending)} input(s) already done, {len(pending)} to go", file=console.out, flush=True)
     if pending:
         plan = build_plan(config, templates, resolve_model(config.model), label)
-        with tqdm(total=len(pending), desc="inputs done", unit="input") as progress:
+        progress = tqdm(total=len(pending), desc="inputs done", unit="input", file=console.out, mininterval=1, dynamic_ncols=True)
+        with progress:
+            counts = {"examples": 0, "rejected": 0, "pairs kept": 0, "dropped": 0}
             for batch in _run(plan, pending, config):
+                for window in batch:
+                    counts["rejected" if window.error else "examples"] += 1
+                    counts["pairs kept"] += len(window.qa)
+                    counts["dropped"] += len(window.dropped)
+                progress.set_postfix(counts, refresh=False)
                 progress.update(store.add(batch))
         if missing := store.pending():
             raise RuntimeError(f"records of {len(missing)} input(s) never arrived; run again to redo them")

@@ -26,6 +26,7 @@ class Stats:
     qa_kept: int = 0
     qa_dropped: Counter = field(default_factory=Counter)
     rejects_by_stage: Counter = field(default_factory=Counter)
+    rejects_by_reason: Counter = field(default_factory=Counter)  # rejected windows by their whole error
     finish_reasons: Counter = field(default_factory=Counter)
     examples_per_split: Counter = field(default_factory=Counter)
     prompt_tokens: int = 0
@@ -68,6 +69,7 @@ class Stats:
                 self.contaminated[name]["pages"] += len(window.pages)
             self.windows_rejected += 1
             self.rejects_by_stage[stage] += 1
+            self.rejects_by_reason[window.error] += 1
         else:
             self.windows_in_dataset += 1
             self.pages_in_dataset += len(window.pages)

@@ -153,6 +153,7 @@ class DatasetWriter:
             "pages_ocr": s.pages_ocr,
             "windows_rejected": s.windows_rejected,
             "rejects_by_stage": dict(s.rejects_by_stage),
+            "rejects_by_reason": dict(s.rejects_by_reason.most_common()),
             "examples_per_prompt": dict(sorted(s.examples_per_prompt.items())),
             "qa_generated": s.qa_generated,
             "qa_kept": s.qa_kept,
