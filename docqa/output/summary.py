@@ -33,8 +33,8 @@ def summary(stats: dict[str, Any], output: str, log: Path | None, default_output
     splits = ", ".join(f"{split} {n}" for split, n in stats["examples_per_split"].items())
     lines = [
         f"Done in {duration(stats['wall_seconds'])}.",
-        f"  inputs     {stats['inputs']}: {stats['documents_in_dataset']} document(s) in the dataset, {rejected} rejected"
-        + (f" ({top_reasons(reasons)})" if rejected and reasons else ""),
+        f"  inputs     {stats['inputs']}: {stats['documents_in_dataset']} document(s) in the dataset, "
+        f"{rejected} rejected" + (f" ({top_reasons(reasons)})" if rejected and reasons else ""),
         f"  examples   {stats['examples']}" + (f" ({splits})" if splits else "") + f", {stats['pages']} page(s)",
         f"  QA pairs   {stats['qa_generated']} generated: {stats['qa_kept']} kept, {sum(dropped.values())} dropped"
         + (f" ({top_reasons(dropped)})" if dropped else ""),
@@ -44,7 +44,9 @@ def summary(stats: dict[str, Any], output: str, log: Path | None, default_output
     if log is not None:
         lines.append(f"  log        {log}")
     if not stats["examples"]:
-        lines.append("  No example was kept: the reasons above are counted in stats.json, listed in rejects/ and dropped/.")
+        lines.append(
+            "  No example was kept: the reasons above are counted in stats.json, listed in rejects/ and dropped/."
+        )
     if not is_url(output):  # both read a local folder
         target = "" if output == default_output else f" OUTPUT={output}"
         lines.append(f"Next: make view{target}   (the examples and their answers' boxes, in a browser)")

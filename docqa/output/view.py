@@ -33,7 +33,8 @@ PAIR_EXTRAS = ("origin", "language")  # optional row columns shown per pair (a l
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1280px; padding: 1em 2em; color: #222 }
 nav { margin: 1em 0; display: flex; gap: 1.5em }
-table { border-collapse: collapse; margin: .5em 0 1.5em } td, th { border: 1px solid #ccc; padding: 3px 8px; vertical-align: top; text-align: left }
+table { border-collapse: collapse; margin: .5em 0 1.5em }
+td, th { border: 1px solid #ccc; padding: 3px 8px; vertical-align: top; text-align: left }
 th { background: #f3f3f3 } .num { text-align: right }
 .example { border-top: 3px solid #346; padding-top: .5em; margin-top: 2em }
 .meta { color: #555 }
@@ -41,8 +42,10 @@ th { background: #f3f3f3 } .num { text-align: right }
 figure { margin: 0 } figcaption { color: #555 }
 .page { position: relative; display: inline-block; width: 640px; max-width: 100%; border: 1px solid #bbb }
 .page img { display: block; width: 100%; height: auto }
-.box { position: absolute; border: 2px solid var(--c); background: color-mix(in srgb, var(--c) 15%, transparent); box-sizing: border-box }
-.box span { position: absolute; right: 100%; top: -2px; margin-right: 2px; background: var(--c); color: #fff; font-size: 11px; padding: 0 4px }
+.box { position: absolute; box-sizing: border-box; border: 2px solid var(--c);
+       background: color-mix(in srgb, var(--c) 15%, transparent) }
+.box span { position: absolute; right: 100%; top: -2px; margin-right: 2px; padding: 0 4px;
+            background: var(--c); color: #fff; font-size: 11px }
 .tag { display: inline-block; min-width: 1.4em; text-align: center; color: #fff; background: var(--c) }
 .plots img { max-width: 100%; display: block; margin-bottom: 1em }
 .dropped td { color: #666 }
@@ -151,12 +154,18 @@ def _anchor(reason: str) -> str:
 
 
 def _index_page(dataset: Path, stats: dict[str, Any], rejects: list[dict[str, Any]], total: int, per_page: int) -> str:
-    figures = [[escape(label), f'<span class="num">{escape(str(stats[key]))}</span>'] for key, label in SUMMARY if key in stats]
+    figures = [
+        [escape(label), f'<span class="num">{escape(str(stats[key]))}</span>'] for key, label in SUMMARY if key in stats
+    ]
     splits = ", ".join(f"{name}: {n}" for name, n in stats.get("examples_per_split", {}).items())
     figures.append(["examples per split", escape(splits or "none")])
-    dropped = [[f"<code>{escape(r)}</code>", str(n)] for r, n in Counter(stats.get("qa_dropped_by_reason", {})).most_common()]
+    dropped = [
+        [f"<code>{escape(r)}</code>", str(n)] for r, n in Counter(stats.get("qa_dropped_by_reason", {})).most_common()
+    ]
     plots = "".join(
-        f'<img src="report/{name}" alt="{escape(title)}">' for name, (title, _) in PLOTS.items() if (dataset / "report" / name).exists()
+        f'<img src="report/{name}" alt="{escape(title)}">'
+        for name, (title, _) in PLOTS.items()
+        if (dataset / "report" / name).exists()
     )
     links = []
     for page in range(1, -(-total // per_page) + 1):
@@ -170,8 +179,9 @@ def _index_page(dataset: Path, stats: dict[str, Any], rejects: list[dict[str, An
         f"<h2>The run</h2>{_table(['', ''], figures)}"
         f"<h2>Examples ({total})</h2><p>{' · '.join(links) or 'No example: every input was rejected.'}</p>"
         f"<h2>Dropped QA pairs by reason</h2>{_table(['reason', 'pairs'], dropped) if dropped else '<p>none</p>'}"
-        f'<h2>Rejected documents and windows ({len(rejects)})</h2>'
-        f"{_table(['reason', 'rejects'], reject_rows) if rejects else '<p>none</p>'}<p><a href=rejects.html>all rejects</a></p>"
+        f"<h2>Rejected documents and windows ({len(rejects)})</h2>"
+        f"{_table(['reason', 'rejects'], reject_rows) if rejects else '<p>none</p>'}"
+        "<p><a href=rejects.html>all rejects</a></p>"
         f'<h2>Quality</h2><div class="plots">{plots}</div>',
     )
 
@@ -208,7 +218,9 @@ def _example(number: int, split: str, row: dict[str, Any], dropped: list[dict[st
                     f"left:{100 * x0 / width:.3f}%;top:{100 * y0 / height:.3f}%;"
                     f"width:{100 * (x1 - x0) / width:.3f}%;height:{100 * (y1 - y0) / height:.3f}%"
                 )
-                boxes.append(f'<div class="box" data-pair="{pair}" style="{place};--c:{_colour(pair)}"><span>{pair}</span></div>')
+                boxes.append(
+                    f'<div class="box" data-pair="{pair}" style="{place};--c:{_colour(pair)}"><span>{pair}</span></div>'
+                )
         figures.append(
             f'<figure><div class="page"><a href="{name}"><img src="{name}" width="{width}" height="{height}" '
             f'alt="page {row["pages"][index] + 1}"></a>{"".join(boxes)}</div>'
@@ -220,11 +232,22 @@ def _example(number: int, split: str, row: dict[str, Any], dropped: list[dict[st
     rows = []
     for pair, (qa, where) in enumerate(zip(pairs, grounding), 1):
         place = f"image {where['page']}, {len(where['boxes'])} box(es)" if where["page"] >= 0 else "not found"
-        cells = [f'<span class="tag" style="--c:{_colour(pair)}">{pair}</span>', escape(qa["user"]), escape(qa["assistant"])]
+        cells = [
+            f'<span class="tag" style="--c:{_colour(pair)}">{pair}</span>',
+            escape(qa["user"]),
+            escape(qa["assistant"]),
+        ]
         cells += [f"{where['support']:.2f}", place] + [escape(str(value[pair - 1])) for value in per_pair.values()]
         rows.append(cells)
-    dropped_rows = [[escape(d["question"]), escape(d["answer"]), f"<code>{escape(d['reason'])}</code>", f"{d['support']:.2f}"] for d in dropped]
-    facts = [split, f"{row['source_path']}", f"pages {', '.join(str(p + 1) for p in row['pages'])} of {row['page_count']}"]
+    dropped_rows = [
+        [escape(d["question"]), escape(d["answer"]), f"<code>{escape(d['reason'])}</code>", f"{d['support']:.2f}"]
+        for d in dropped
+    ]
+    facts = [
+        split,
+        f"{row['source_path']}",
+        f"pages {', '.join(str(p + 1) for p in row['pages'])} of {row['page_count']}",
+    ]
     facts += [row.get("prompt_id", "")] + [f"{name}: {value}" for name, value in extras.items() if name not in per_pair]
     return (
         f'<section class="example" id="{escape(row["id"])}"><h2>{number}. <code>{escape(row["id"])}</code></h2>'
@@ -247,7 +270,15 @@ def _rejects_page(rejects: list[dict[str, Any]]) -> str:
         groups[_reason(reject)].append(reject)
     sections = []
     for reason, members in sorted(groups.items(), key=lambda group: -len(group[1])):
-        rows = [[escape(r["source_path"]), escape(", ".join(str(p + 1) for p in r["pages"])), f"<code>{escape(r['doc_id'][:16])}</code>"] for r in members]
-        sections.append(f'<h2 id="{_anchor(reason)}">{escape(reason)} ({len(members)})</h2>{_table(["document", "pages", "doc_id"], rows)}')
+        rows = [
+            [
+                escape(r["source_path"]),
+                escape(", ".join(str(p + 1) for p in r["pages"])),
+                f"<code>{escape(r['doc_id'][:16])}</code>",
+            ]
+            for r in members
+        ]
+        heading = f'<h2 id="{_anchor(reason)}">{escape(reason)} ({len(members)})</h2>'
+        sections.append(heading + _table(["document", "pages", "doc_id"], rows))
     body = "".join(sections) or "<p>No document was rejected.</p>"
     return _document("rejects", f'<nav><a href="index.html">index</a></nav><h1>Rejects ({len(rejects)})</h1>{body}')

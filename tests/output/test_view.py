@@ -8,7 +8,6 @@ import subprocess
 import time
 import urllib.request
 from itertools import count
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -39,15 +38,27 @@ def dataset(sample_corpus, tmp_path_factory):
     bad = tmp_path_factory.mktemp("bad") / "not-a-pdf.pdf"
     bad.write_text("hello")
     sources = [str(p) for p in sample_corpus] + [str(bad)]
-    loaded = LoadDocuments(InputConfig(), RenderConfig(), TextConfig(), LimitsConfig())([SourceDocument(s) for s in sources])
+    loaded = LoadDocuments(InputConfig(), RenderConfig(), TextConfig(), LimitsConfig())(
+        [SourceDocument(s) for s in sources]
+    )
     windows = []
     for w in loaded:
-        a = extend(AnnotatedWindow, w, prompt_id="p-v1", prompt_sha256="abc", prompt_token_ids=[2, 5], model="m", finish_reason="stop")
+        a = extend(
+            AnnotatedWindow,
+            w,
+            prompt_id="p-v1",
+            prompt_sha256="abc",
+            prompt_token_ids=[2, 5],
+            model="m",
+            finish_reason="stop",
+        )
         if w.error is None:
             last = len(w.images) - 1
             word, box = longest_word(w, last)
-            a.qa = [QAPair(f"Which is the longest word on page {w.pages[last] + 1}?", word, 1.0, last, [box]),
-                    QAPair("What colour is the cover?", "Blue <b>", 0.0)]
+            a.qa = [
+                QAPair(f"Which is the longest word on page {w.pages[last] + 1}?", word, 1.0, last, [box]),
+                QAPair("What colour is the cover?", "Blue <b>", 0.0),
+            ]
             a.dropped = [DroppedPair(f"Is window {w.window} dull?", "Yes", "ungrounded", 0.1)]
         windows.append(a)
     out = tmp_path_factory.mktemp("ds") / "dataset"
@@ -68,7 +79,11 @@ def test_the_view_shows_every_example_page_by_page_beside_the_dataset(dataset, c
     assert 'src="report/drop_rates.png"' in index and (view / "report" / "drop_rates.png").is_file()
     pages = [(view / f"examples-000{n}.html").read_text() for n in (1, 2, 3)]
     assert [page.count('class="example"') for page in pages] == [2, 2, 1]
-    assert "next" in pages[0] and 'href="examples-0002.html">next' in pages[0] and 'href="examples-0003.html"' not in pages[2]
+    assert (
+        "next" in pages[0]
+        and 'href="examples-0002.html">next' in pages[0]
+        and 'href="examples-0003.html"' not in pages[2]
+    )
     for w in windows:  # each example on one page, with its images as files, its pairs and its dropped pair
         page = next(p for p in pages if f'id="{w.doc_id[:24]}-{w.window}"' in p)
         section = page.split(f'id="{w.doc_id[:24]}-{w.window}"')[1].split('class="example"')[0]
@@ -142,9 +157,20 @@ def browser(tmp_path):
     from websockets.sync.client import connect
 
     port = free_port()
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-             f"--remote-debugging-port={port}", "--window-size=1280,1000", "about:blank"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--remote-debugging-port={port}",
+        "--window-size=1280,1000",
+        "about:blank",
+    ]
     process = subprocess.Popen([CHROMIUM, *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60

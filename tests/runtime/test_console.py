@@ -14,8 +14,12 @@ from docqa.output.hub import folder_files
 from docqa.output.summary import summary
 from tests.conftest import ROOT
 
-PAIRS = {"pairs": [{"question": "What is the invoice number?", "answer": "INV-2024-0187"},
-                   {"question": "Which colour is the sky over the office?", "answer": "Purple with yellow dots"}]}
+PAIRS = {
+    "pairs": [
+        {"question": "What is the invoice number?", "answer": "INV-2024-0187"},
+        {"question": "Which colour is the sky over the office?", "answer": "Purple with yellow dots"},
+    ]
+}
 
 
 class StubModel(BaseHTTPRequestHandler):
@@ -24,7 +28,9 @@ class StubModel(BaseHTTPRequestHandler):
 
     def do_POST(self):
         self.rfile.read(int(self.headers["Content-Length"]))
-        self._answer({"choices": [{"text": json.dumps(PAIRS), "finish_reason": "stop"}], "usage": {"completion_tokens": 40}})
+        self._answer(
+            {"choices": [{"text": json.dumps(PAIRS), "finish_reason": "stop"}], "usage": {"completion_tokens": 40}}
+        )
 
     def _answer(self, body):
         data = json.dumps(body).encode()
@@ -57,12 +63,29 @@ def inputs(sample_corpus, tmp_path):
 
 
 def dataset(inputs, out, endpoint, *options):
-    command = [sys.executable, "-m", "docqa", "dataset", "--input", str(inputs), "--output", str(out), *options,
-               "--set", f"model.endpoint={endpoint}", "--set", "model.endpoint_retries=0", "--set", "output.cache_dir="]
+    command = [
+        sys.executable,
+        "-m",
+        "docqa",
+        "dataset",
+        "--input",
+        str(inputs),
+        "--output",
+        str(out),
+        *options,
+        "--set",
+        f"model.endpoint={endpoint}",
+        "--set",
+        "model.endpoint_retries=0",
+        "--set",
+        "output.cache_dir=",
+    ]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
-def test_the_console_shows_progress_and_a_summary_and_the_log_keeps_the_rest(inputs, tmp_path, endpoint, embedded_model):
+def test_the_console_shows_progress_and_a_summary_and_the_log_keeps_the_rest(
+    inputs, tmp_path, endpoint, embedded_model
+):
     out = tmp_path / "out" / "invoices"
     done = dataset(inputs, out, endpoint)
     console = done.stdout + done.stderr
@@ -83,7 +106,10 @@ def test_a_run_that_stops_says_why_in_one_line_and_keeps_the_traceback_in_the_lo
     done = dataset(inputs, out, "http://127.0.0.1:9/v1", "--set", "run.runner=local")  # nothing listens on port 9
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stdout + done.stderr
-    assert "check that the server is up, then run again to resume" in done.stderr and f"details in {out}.log" in done.stderr
+    assert (
+        "check that the server is up, then run again to resume" in done.stderr
+        and f"details in {out}.log" in done.stderr
+    )
     assert "Traceback" in (tmp_path / "dataset.log").read_text()
 
 
@@ -94,10 +120,26 @@ def test_verbose_leaves_the_logs_on_the_console(inputs, tmp_path, endpoint, embe
 
 
 def test_the_summary_names_the_top_reasons_and_the_next_commands():
-    stats = {"wall_seconds": 95.2, "inputs": 9, "documents_in_dataset": 3, "documents_rejected": 6,
-             "rejects_by_reason": {"load: not a PDF": 3, "filter: no QA pair left": 2, "load: encrypted": 1, "load: timed out": 1},
-             "examples": 4, "examples_per_split": {"train": 4}, "pages": 7, "qa_generated": 12, "qa_kept": 5,
-             "qa_dropped_by_reason": {"ungrounded": 6, "repetitive": 1}, "prompt_tokens": 12345, "output_tokens": 678}
+    stats = {
+        "wall_seconds": 95.2,
+        "inputs": 9,
+        "documents_in_dataset": 3,
+        "documents_rejected": 6,
+        "rejects_by_reason": {
+            "load: not a PDF": 3,
+            "filter: no QA pair left": 2,
+            "load: encrypted": 1,
+            "load: timed out": 1,
+        },
+        "examples": 4,
+        "examples_per_split": {"train": 4},
+        "pages": 7,
+        "qa_generated": 12,
+        "qa_kept": 5,
+        "qa_dropped_by_reason": {"ungrounded": 6, "repetitive": 1},
+        "prompt_tokens": 12345,
+        "output_tokens": 678,
+    }
     text = summary(stats, "out/dataset", None)
     assert text.splitlines()[:5] == [
         "Done in 1 min 35 s.",
