@@ -355,6 +355,14 @@ class DecontaminateConfig(Section):
     )
 
 
+class CostConfig(Section):
+    cpu_hour: float = Field(0.05, ge=0, description="Price of a CPU core-hour, charged for the stages' CPU seconds "
+                            "(their processes and the processes they start: PDF workers, a CPU engine).")
+    gpu_hour: float = Field(2.5, ge=0, description="Price of a GPU-hour, charged for the engine's GPU seconds (its "
+                            "actors' time starting and generating x `model.num_gpus`; not an endpoint's).")
+    currency: str = Field("USD", description="Currency of both prices, shown with the cost.")
+
+
 class Config(Section):
     input: InputConfig = Field(default_factory=InputConfig, description="Which PDFs to read.")
     render: RenderConfig = Field(default_factory=RenderConfig, description="Page images.")
@@ -369,6 +377,7 @@ class Config(Section):
     )
     output: OutputConfig = Field(default_factory=OutputConfig, description="Where and how the dataset is written.")
     run: RunConfig = Field(default_factory=RunConfig, description="Execution.")
+    cost: CostConfig = Field(default_factory=CostConfig, description="Prices for the run's cost (stats.json, card).")
 
 
 def apply_override(data: dict[str, Any], assignment: str) -> None:

@@ -37,6 +37,15 @@ class PageWords:
 
 
 @dataclass
+class StageCost:
+    """What one stage spent on a record: its share of the batch's CPU and GPU seconds (docqa.runtime.stage)."""
+
+    stage: str
+    cpu_s: float = 0.0
+    gpu_s: float = 0.0
+
+
+@dataclass
 class PageWindow:
     source_path: str
     doc_id: str = ""  # sha256 of the file's bytes; empty only when the file cannot be read
@@ -53,6 +62,7 @@ class PageWindow:
     unit: str = ""  # the input unit (a PDF or a tar shard) this came from, as the run scheduled it
     unit_index: int = 0  # this record's place among its unit's records, from 0
     unit_last: bool = False  # the unit's last record: the unit is complete once it and every lower index arrived
+    costs: list[StageCost] = field(default_factory=list)  # one per stage that processed this record
     error: str | None = None  # "stage: message" when this window failed
 
 

@@ -19,7 +19,7 @@ from docqa.ingest.sources import discover_sources, entry_roots, is_url
 from docqa.output.card import dataset_card
 from docqa.output.provenance import SourcePaths, safe_location
 from docqa.output.publish import check_output, make_owned, output_filesystem, remove_dataset, remove_owned, upload
-from docqa.output.schema import RunInfo
+from docqa.output.schema import SCHEMA_VERSION, RunInfo, pipeline_version
 from docqa.output.writer import DatasetWriter
 from docqa.quality.dedup import DatasetDeduplicator, near_copy_groups
 from docqa.records import AnnotatedWindow
@@ -120,7 +120,13 @@ def run_pipeline(config: Config, console: Console | None = None) -> dict[str, An
         sources,
         dump_config(config),
         lambda stats: dataset_card(config, templates, label, stats),
-        {"wall_seconds": round(time.monotonic() - started, 1), "model": label},
+        {
+            "wall_seconds": round(time.monotonic() - started, 1),
+            "model": label,
+            "cost": writer.stats.cost(config.cost),
+            "pipeline_version": pipeline_version(),
+            "schema_version": SCHEMA_VERSION,
+        },
     )
     if is_url(config.output.dir):
         try:

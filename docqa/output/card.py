@@ -13,6 +13,7 @@ from docqa.generate.prompts import PromptTemplate
 from docqa.output.provenance import recorded_entry
 from docqa.output.report import PLOTS
 from docqa.output.schema import COLUMN_DESCRIPTIONS, FEATURES
+from docqa.output.summary import cost_line
 
 
 def card_header(examples_per_split: dict[str, int], license: str) -> str:
@@ -78,6 +79,12 @@ def dataset_card(config: Config, templates: list[PromptTemplate], model: str, st
     plots = "\n".join(f"![{title}](report/{name})" for name, (title, _) in PLOTS.items()) if quality else ""
     drops = "\n".join(f"- `{r}`: {rate:.1%}" for r, rate in quality.get("qa_drop_rate_by_reason", {}).items()) or "- none"
     decontamination = eval_sets_removed(config, quality.get("removed_as_contaminated", {}))
+    cost = f"\n## Cost\n\nMeasured in the stages: {cost_line(stats['cost'])}.\n" if "cost" in stats else ""
+    version = (
+        f"\n- **Pipeline:** docqa-pipeline {stats['pipeline_version']}; rows of schema version {stats['schema_version']}."
+        if "pipeline_version" in stats
+        else ""
+    )
     columns = "\n".join(f"| `{column}` | {text} |" for column, text in COLUMN_DESCRIPTIONS.items())
     return f"""{card_header(stats["examples_per_split"], config.output.license)}
 # {name}
@@ -106,7 +113,7 @@ QA pairs about them.
   dropped pair is in `dropped/` with its reason.
 - **Evaluation sets kept out:** {decontamination}
 - **Grounding:** each pair's `support` (0 to 1) says how well the page text supports the answer; `page`
-  and `boxes` say where on which image the answer is printed.
+  and `boxes` say where on which image the answer is printed.{version}
 
 ## Quality
 
@@ -114,7 +121,7 @@ QA pairs about them.
 
 Share of QA pairs dropped by reason, of {stats.get("qa_generated", 0)} generated (`stats.json` → `quality`):
 {drops}
-
+{cost}
 ## Statistics
 
 ```json

@@ -3,6 +3,7 @@ and how an annotated window becomes a row, a reject or dropped-pair rows."""
 
 from __future__ import annotations
 
+import importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,15 @@ import datasets
 from docqa.records import AnnotatedWindow, Reject
 
 SPLITS = ("train", "test")
+SCHEMA_VERSION = 1  # of the rows below: raised when a column is added, removed or changes meaning
+
+
+def pipeline_version() -> str:
+    """The installed version of this pipeline, recorded with every dataset it writes."""
+    try:
+        return importlib.metadata.version("docqa-pipeline")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 FEATURES = datasets.Features(
     {

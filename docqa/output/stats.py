@@ -6,6 +6,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from docqa.config import CostConfig
 from docqa.output.report import histogram
 from docqa.quality.decontaminate import RemoveEvalPages, named_eval_set
 from docqa.quality.folding import tokens
@@ -38,6 +39,8 @@ class Stats:
     support_dropped: Counter = field(default_factory=Counter)
     answers_located: int = 0
     contaminated: defaultdict = field(default_factory=lambda: defaultdict(Counter))  # eval set -> removed counts
+    cpu_seconds: Counter = field(default_factory=Counter)  # by stage
+    gpu_seconds: float = 0.0
 
     def add(self, window: AnnotatedWindow) -> None:
         if window.from_cache:
@@ -62,6 +65,9 @@ class Stats:
         self.support_kept.update(round(p.support, 2) for p in window.qa)
         self.support_dropped.update(round(d.support, 2) for d in window.dropped)
         self.answers_located += sum(p.page >= 0 for p in window.qa)
+        for cost in window.costs:
+            self.cpu_seconds[cost.stage] += cost.cpu_s
+            self.gpu_seconds += cost.gpu_s
         if window.error:
             stage, _, reason = window.error.partition(": ")
             if stage == RemoveEvalPages.name and (name := named_eval_set(reason)):
@@ -74,7 +80,6 @@ class Stats:
             self.windows_in_dataset += 1
             self.pages_in_dataset += len(window.pages)
             self.examples_per_prompt[window.prompt_id] += 1
-
 
     def quality(self) -> dict[str, Any]:
         """The quality report: drop rates per filter, yield per page, answer lengths, grounding scores, and
@@ -92,4 +97,19 @@ class Stats:
                 name: {f"{what}_removed": counts[what] for what in ("windows", "pages", "pairs")}
                 for name, counts in sorted(self.contaminated.items())
             },
+        }
+
+    def cost(self, prices: CostConfig) -> dict[str, Any]:
+        """What the run used, measured in the stages, and what that costs at `prices`."""
+        cpu = sum(self.cpu_seconds.values())
+        total = cpu / 3600 * prices.cpu_hour + self.gpu_seconds / 3600 * prices.gpu_hour
+        return {
+            "cpu_seconds": round(cpu, 1),
+            "cpu_seconds_by_stage": {stage: round(s, 1) for stage, s in self.cpu_seconds.items()},
+            "gpu_seconds": round(self.gpu_seconds, 1),
+            "prompt_tokens": self.prompt_tokens,
+            "output_tokens": self.output_tokens,
+            "prices": {"cpu_hour": prices.cpu_hour, "gpu_hour": prices.gpu_hour, "currency": prices.currency},
+            "total": round(total, 6),
+            "per_1000_kept_pairs": round(total / self.qa_kept * 1000, 6) if self.qa_kept else None,
         }

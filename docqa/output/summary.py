@@ -25,6 +25,18 @@ def duration(seconds: float) -> str:
     return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
 
 
+def cost_line(cost: dict[str, Any]) -> str:
+    """The run's resources and their price, as the card, the summary and the view say it."""
+    prices = cost["prices"]
+    per_1000 = cost["per_1000_kept_pairs"]
+    stages = ", ".join(f"{stage} {s:,.1f}" for stage, s in cost["cpu_seconds_by_stage"].items())
+    return (
+        f"{cost['cpu_seconds']:,.1f} CPU seconds ({stages or 'none'}) and {cost['gpu_seconds']:,.1f} GPU seconds: "
+        f"{cost['total']:.4f} {prices['currency']} at {prices['cpu_hour']} per CPU-hour and {prices['gpu_hour']} per "
+        f"GPU-hour, " + (f"{per_1000:.4f} per 1,000 kept pairs" if per_1000 is not None else "no pair kept")
+    )
+
+
 def summary(stats: dict[str, Any], output: str, log: Path | None, default_output: str = "out/dataset") -> str:
     """The end of a run, in at most a dozen lines; `output` is where the dataset is (a folder or a URL)."""
     rejected = stats["documents_rejected"]
@@ -39,6 +51,7 @@ def summary(stats: dict[str, Any], output: str, log: Path | None, default_output
         f"  QA pairs   {stats['qa_generated']} generated: {stats['qa_kept']} kept, {sum(dropped.values())} dropped"
         + (f" ({top_reasons(dropped)})" if dropped else ""),
         f"  tokens     {stats['prompt_tokens']:,} in, {stats['output_tokens']:,} out",
+        *([f"  cost       {cost_line(stats['cost'])}"] if "cost" in stats else []),
         f"  dataset    {output} (card: {output.rstrip('/')}/README.md)",
     ]
     if log is not None:

@@ -28,6 +28,7 @@ from PIL import Image
 from docqa.errors import UserError
 from docqa.output.report import PLOTS
 from docqa.output.schema import SPLITS
+from docqa.output.summary import cost_line
 
 PAIR_EXTRAS = ("origin", "language")  # optional row columns shown per pair (a list) or per example (a value)
 STYLE = """
@@ -159,6 +160,10 @@ def _index_page(dataset: Path, stats: dict[str, Any], rejects: list[dict[str, An
     ]
     splits = ", ".join(f"{name}: {n}" for name, n in stats.get("examples_per_split", {}).items())
     figures.append(["examples per split", escape(splits or "none")])
+    if "cost" in stats:
+        figures.append(["cost", escape(cost_line(stats["cost"]))])
+    if "pipeline_version" in stats:
+        figures.append(["pipeline, schema", escape(f"{stats['pipeline_version']}, rows v{stats['schema_version']}")])
     dropped = [
         [f"<code>{escape(r)}</code>", str(n)] for r, n in Counter(stats.get("qa_dropped_by_reason", {})).most_common()
     ]

@@ -6,7 +6,8 @@ cheaply and Ray can ship it), and processes records one at a time in `process()`
 a whole batch at once by overriding `process_batch()` (the LLM engine does). Records that already carry
 an error are passed through. An exception raised for one record becomes that record's error
 ("stage: ExceptionType: message"); only a failure of the whole batch (a dead engine) or an error the
-stage declares `fatal` (a worker that cannot start) stops the run.
+stage declares `fatal` (a worker that cannot start) stops the run. Each output carries what producing it
+cost the stage (`costs`): CPU seconds and GPU seconds (wall time x the GPUs the stage reserves).
 
 `process()` may return a list or yield its outputs one at a time; the runners consume a stage through
 `stream()`, so a record that expands to many (a tar shard to its documents' windows) is never held whole.
@@ -15,11 +16,14 @@ Outputs yielded before an exception stand; the record's error follows them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from docqa.records import extend
+import psutil
+
+from docqa.records import StageCost, extend
 
 
 @dataclass(frozen=True)
@@ -75,10 +79,34 @@ class Stage:
         # Taken before processing: a stage whose output type is its input type fails a record in place.
         failed = [r for r in records if getattr(r, "error", None) is not None]
         if healthy:  # a batch of failures passes through without loading a model for nothing
-            self.ensure_setup()
-            yield from self.process_batch(healthy)
+            yield from self._costed(healthy)
         for r in failed:
             yield r if type(r) is self.output_type else extend(self.output_type, r)
 
+    def _costed(self, records: list[Any]) -> Iterator[Any]:
+        """The outputs of healthy records, each with what the stage spent since the one before (the first:
+        the set-up too); the time a consumer takes between two outputs is not counted."""
+        cpu, wall = cpu_seconds(), time.monotonic()
+        self.ensure_setup()
+        for record in self.process_batch(records):
+            spent_cpu, spent_wall = cpu_seconds() - cpu, time.monotonic() - wall
+            record.costs = [*record.costs, StageCost(self.name, max(spent_cpu, 0), spent_wall * self.resources.num_gpus)]
+            yield record
+            cpu, wall = cpu_seconds(), time.monotonic()
+
     def __call__(self, records: list[Any]) -> list[Any]:
         return list(self.stream(records))
+
+
+def cpu_seconds() -> float:
+    """CPU time used so far by this process and its live children: a stage's PDF worker and its engine's
+    processes are counted with it. (In the local runner all stages share one process and its children.)"""
+    total = 0.0
+    process = psutil.Process()
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            times = member.cpu_times()
+        except psutil.Error:  # ended meanwhile
+            continue
+        total += times.user + times.system
+    return total

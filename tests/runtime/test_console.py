@@ -96,6 +96,9 @@ def test_the_console_shows_progress_and_a_summary_and_the_log_keeps_the_rest(
     assert "  QA pairs   2 generated: 1 kept, 1 dropped (ungrounded 1)" in done.stdout
     assert f"Next: make view OUTPUT={out}" in done.stdout and f"make push OUTPUT={out} REPO=" in done.stdout
     assert len(console.replace("\r", "\n").splitlines()) < 25 and "Traceback" not in console and "INFO" not in console
+    cost = json.loads((out / "stats.json").read_text())["cost"]
+    assert set(cost["cpu_seconds_by_stage"]) == {"load", "prompt", "generate", "parse"} and cost["cpu_seconds"] > 0
+    assert f"  cost       {cost['cpu_seconds']:,.1f} CPU seconds (load " in done.stdout and "per 1,000 kept pairs" in done.stdout
     text = log.read_text()
     assert "Started a local Ray instance" in text and "MapBatches(EndpointGenerateQA)" in text  # Ray's own output
     assert not any(name.endswith(".log") for name in folder_files(out))
