@@ -73,7 +73,7 @@ def test_the_view_shows_every_example_page_by_page_beside_the_dataset(dataset, c
     assert main(["view", str(out), "--per-page", "2"]) == 0
     view = view_folder(out)
     assert f"View written to {view / 'index.html'}" in capsys.readouterr().out
-    assert view.parent == out.parent and not any(name.endswith(".html") for name in folder_files(out))
+    assert view.parent == out.parent and not any(name.endswith(".html") for name in folder_files(out).files)
     index = (view / "index.html").read_text()
     assert ">Examples (5)<" in index and all(f'href="examples-000{n}.html"' in index for n in (1, 2, 3))
     assert 'src="report/drop_rates.png"' in index and (view / "report" / "drop_rates.png").is_file()

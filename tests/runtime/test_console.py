@@ -101,7 +101,7 @@ def test_the_console_shows_progress_and_a_summary_and_the_log_keeps_the_rest(
     assert f"  cost       {cost['cpu_seconds']:,.1f} CPU seconds (load " in done.stdout and "per 1,000 kept pairs" in done.stdout
     text = log.read_text()
     assert "Started a local Ray instance" in text and "MapBatches(EndpointGenerateQA)" in text  # Ray's own output
-    assert not any(name.endswith(".log") for name in folder_files(out))
+    assert not any(name.endswith(".log") for name in folder_files(out).files)
 
 
 def test_a_run_that_stops_says_why_in_one_line_and_keeps_the_traceback_in_the_log(inputs, tmp_path, embedded_model):
