@@ -59,10 +59,6 @@ class GenerateQA(Stage):
             structured_outputs=StructuredOutputsParams(json=self.schema),
         )
 
-    def teardown(self) -> None:
-        if hasattr(self, "engine"):  # stops the engine's processes and waits for them
-            self.engine.llm_engine.engine_core.shutdown()
-
     def process_batch(self, records: list[PromptedWindow]) -> list[GeneratedWindow]:
         prompts = [{"prompt_token_ids": r.prompt_token_ids} for r in records]
         outputs = self.engine.generate(prompts, self.params, use_tqdm=False)

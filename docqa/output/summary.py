@@ -3,6 +3,7 @@ and what to do next. The full figures are in stats.json and the dataset card."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,12 @@ REASON_CHARS = 60  # a reason can hold an exception's message: the summary shows
 
 
 def top_reasons(counts: Mapping[str, int]) -> str:
-    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    """The commonest reasons with their counts; a reason's details in brackets are left out, so that "not a
+    PDF (no %PDF header)" and "no QA pair kept (ungrounded: 2)" count with their kind."""
+    grouped: Counter = Counter()
+    for reason, n in counts.items():
+        grouped[reason.split(" (")[0]] += n
+    ranked = grouped.most_common()
     named = [f"{reason[:REASON_CHARS]}{'...' * (len(reason) > REASON_CHARS)} {n}" for reason, n in ranked[:TOP_REASONS]]
     rest = sum(n for _, n in ranked[TOP_REASONS:])
     return ", ".join(named + ([f"other {rest}"] if rest else []))

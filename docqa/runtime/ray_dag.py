@@ -34,12 +34,6 @@ class _StageAdapter:
         while piece := list(islice(outputs, self.stage.resources.batch_size)):
             yield to_table(self.stage.output_type, piece)
 
-    def __del__(self):
-        # Ray Data drops the adapter as it retires an actor. When the actor then exits, Ray kills its child
-        # processes, multiprocessing's resource tracker among them; an engine still running by then releases
-        # its shared memory into a relaunched tracker that never knew it, which prints KeyError tracebacks.
-        self.stage.teardown()
-
 
 def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[list[AnnotatedWindow]]:
     if not ray.is_initialized():

@@ -89,8 +89,8 @@ class Stage:
         cpu, wall = cpu_seconds(), time.monotonic()
         self.ensure_setup()
         for record in self.process_batch(records):
-            spent_cpu, spent_wall = cpu_seconds() - cpu, time.monotonic() - wall
-            record.costs = [*record.costs, StageCost(self.name, max(spent_cpu, 0), spent_wall * self.resources.num_gpus)]
+            spent = StageCost(self.name, max(cpu_seconds() - cpu, 0), (time.monotonic() - wall) * self.resources.num_gpus)
+            record.costs = [*record.costs, spent]
             yield record
             cpu, wall = cpu_seconds(), time.monotonic()
 

@@ -92,7 +92,7 @@ def test_the_console_shows_progress_and_a_summary_and_the_log_keeps_the_rest(
     assert done.returncode == 0, console
     log = tmp_path / "out" / "invoices.log"
     assert f"Ray's and vLLM's logs: {log}" in done.stdout and f"  log        {log}" in done.stdout
-    assert "1 document(s) in the dataset, 1 rejected (load: not a PDF (no %PDF header) 1)" in done.stdout
+    assert "1 document(s) in the dataset, 1 rejected (load: not a PDF 1)" in done.stdout
     assert "  QA pairs   2 generated: 1 kept, 1 dropped (ungrounded 1)" in done.stdout
     assert f"Next: make view OUTPUT={out}" in done.stdout and f"make push OUTPUT={out} REPO=" in done.stdout
     assert len(console.replace("\r", "\n").splitlines()) < 25 and "Traceback" not in console and "INFO" not in console
@@ -125,12 +125,21 @@ def test_verbose_leaves_the_logs_on_the_console(inputs, tmp_path, endpoint, embe
 def test_the_summary_names_the_top_reasons_and_the_next_commands():
     stats = {
         "wall_seconds": 95.2,
+        "cost": {
+            "cpu_seconds": 1234.5,
+            "cpu_seconds_by_stage": {"load": 34.5, "generate": 1200.0},
+            "gpu_seconds": 0.0,
+            "prices": {"cpu_hour": 0.05, "gpu_hour": 2.5, "currency": "USD"},
+            "total": 0.017146,
+            "per_1000_kept_pairs": 3.429167,
+        },
         "inputs": 9,
         "documents_in_dataset": 3,
         "documents_rejected": 6,
         "rejects_by_reason": {
-            "load: not a PDF": 3,
-            "filter: no QA pair left": 2,
+            "load: not a PDF (no %PDF header)": 2,
+            "load: not a PDF (empty file)": 1,
+            "filter: no QA pair kept (ungrounded: 2)": 2,
             "load: encrypted": 1,
             "load: timed out": 1,
         },
@@ -144,12 +153,14 @@ def test_the_summary_names_the_top_reasons_and_the_next_commands():
         "output_tokens": 678,
     }
     text = summary(stats, "out/dataset", None)
-    assert text.splitlines()[:5] == [
+    assert text.splitlines()[:6] == [
         "Done in 1 min 35 s.",
-        "  inputs     9: 3 document(s) in the dataset, 6 rejected (load: not a PDF 3, filter: no QA pair left 2, load: encrypted 1, other 1)",
+        "  inputs     9: 3 document(s) in the dataset, 6 rejected (load: not a PDF 3, filter: no QA pair kept 2, load: encrypted 1, other 1)",
         "  examples   4 (train 4), 7 page(s)",
         "  QA pairs   12 generated: 5 kept, 7 dropped (ungrounded 6, repetitive 1)",
         "  tokens     12,345 in, 678 out",
+        "  cost       1,234.5 CPU seconds (load 34.5, generate 1,200.0) and 0.0 GPU seconds: 0.0171 USD at 0.05 per "
+        "CPU-hour and 2.5 per GPU-hour, 3.4292 per 1,000 kept pairs",
     ]
     assert "Next: make view   " in text and "make push REPO=" in text
     assert "make view" not in summary(stats, "s3://bucket/ds", None)  # both read a local folder
