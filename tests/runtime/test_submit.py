@@ -24,7 +24,7 @@ def test_secrets_reach_the_job_but_not_its_command_line_nor_runtime_env(tmp_path
 
     monkeypatch.syspath_prepend(str(Path(runtime_env["py_modules"][0]).parent))  # as Ray puts py_modules
     received = []
-    monkeypatch.setattr("docqa.run.run_pipeline", lambda config: received.append(config) or {})
+    monkeypatch.setattr("docqa.__main__.build", lambda config: received.append(config) or 0)  # the run it would start
     assert main(shlex.split(entrypoint)[3:]) == 0  # the job's `python -m docqa dataset ...`
     [job] = received
     assert job.input.passwords == ["sesame"] and job.input.paths == [SIGNED]
