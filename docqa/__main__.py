@@ -122,6 +122,9 @@ def build(config) -> int:
     except UploadFailed as exc:
         print(f"error: {scrub_urls(str(exc))}", file=console.err)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted: what finished is kept; run the same command again to resume", file=console.err)
+        return 130
     except Exception as exc:
         if not console.started:
             raise

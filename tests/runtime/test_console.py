@@ -3,9 +3,11 @@ the real tokenizer and PDFs. The LLM is a stub OpenAI-compatible server answerin
 two pairs, since what is checked is the console and the log file, not what a model writes."""
 
 import json
+import signal
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -114,6 +116,29 @@ def test_a_run_that_stops_says_why_in_one_line_and_keeps_the_traceback_in_the_lo
         and f"details in {out}.log" in done.stderr
     )
     assert "Traceback" in (tmp_path / "dataset.log").read_text()
+
+
+class SlowModel(StubModel):
+    def do_POST(self):
+        time.sleep(2)
+        super().do_POST()
+
+
+def test_ctrl_c_says_how_to_resume_in_one_line(inputs, tmp_path, embedded_model):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowModel)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    command = [sys.executable, "-m", "docqa", "dataset", "--input", str(inputs), "--output", str(tmp_path / "dataset"),
+               "--set", f"model.endpoint=http://127.0.0.1:{server.server_port}/v1", "--set", "output.cache_dir=",
+               "--set", "run.runner=local"]
+    run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while "input(s) ->" not in run.stdout.readline():  # the run has started its work
+        pass
+    time.sleep(3)
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=120)
+    server.shutdown()
+    assert run.returncode == 130, (out, err, (tmp_path / "dataset.log").read_text()[-3000:])
+    assert err == "interrupted: what finished is kept; run the same command again to resume\n" and "Traceback" not in out
 
 
 def test_verbose_leaves_the_logs_on_the_console(inputs, tmp_path, endpoint, embedded_model):
