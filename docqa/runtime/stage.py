@@ -89,8 +89,8 @@ class Stage:
         cpu, wall = cpu_seconds(), time.monotonic()
         self.ensure_setup()
         for record in self.process_batch(records):
-            spent = StageCost(self.name, max(cpu_seconds() - cpu, 0), (time.monotonic() - wall) * self.resources.num_gpus)
-            record.costs = [*record.costs, spent]
+            gpu = (time.monotonic() - wall) * self.resources.num_gpus
+            record.costs = [*record.costs, StageCost(self.name, max(cpu_seconds() - cpu, 0), gpu)]
             yield record
             cpu, wall = cpu_seconds(), time.monotonic()
 
