@@ -12,6 +12,7 @@ from pathlib import Path
 from docqa.config import load_config
 from docqa.errors import UserError
 from docqa.output.provenance import safe_location, scrub_urls
+from docqa.runtime.faults import systemic_fault_in
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,6 +127,12 @@ def build(config) -> int:
         print("interrupted: what finished is kept; run the same command again to resume", file=console.err)
         return 130
     except Exception as exc:
+        fault = systemic_fault_in(exc)
+        if fault is not None:  # one line says what to fix; Ray appends its retry advice on further lines
+            if console.started:
+                traceback.print_exc()  # into the log
+            print(f"error: {scrub_urls(str(fault).splitlines()[0])}", file=console.err)
+            return 3
         if not console.started:
             raise
         traceback.print_exc()  # into the log, for whoever debugs it

@@ -133,16 +133,23 @@ class ModelConfig(Section):
         json_schema_extra=SECRET_LOCATIONS,
     )
     endpoint_model: str | None = Field(
-        None, description="Model name to request from the endpoint. Null: the first model it lists at /models."
+        None,
+        description="Model name to request from the endpoint; the run stops at once if its /models does not list it. "
+        "Null: the first model it lists.",
     )
     endpoint_concurrency: int = Field(8, gt=0, description="Requests in flight at once per generate worker.")
     endpoint_retries: int = Field(
-        5, ge=0, description="Retries of a request after a transport error, a timeout, HTTP 429 or 5xx."
+        5,
+        ge=0,
+        description="Retries of a request after a transport error, a timeout, HTTP 429 or 5xx; when they are spent "
+        "the run stops (exit code 3), keeping finished inputs for a rerun to resume.",
     )
     endpoint_backoff_s: float = Field(2.0, gt=0, description="First retry delay; doubled each retry (at most 60 s).")
     endpoint_timeout_s: float = Field(600, gt=0, description="Seconds to wait for one completion.")
     endpoint_api_key_env: str = Field(
-        "OPENAI_API_KEY", description="Environment variable holding the endpoint's API key, sent as a bearer token."
+        "OPENAI_API_KEY",
+        description="Environment variable holding the endpoint's API key, sent as a bearer token. A key the endpoint "
+        "refuses (HTTP 401 or 403) stops the run.",
     )
     cache_dir: str = Field(".cache/models", description="Where prepared models (the embedded one) are cached.")
     max_model_len: int = Field(
@@ -303,6 +310,13 @@ class RunConfig(Section):
     )
     load_num_cpus: float = Field(0.5, gt=0, description="CPUs reserved per PDF loading worker in Ray's accounting.")
     prompt_batch_size: int = Field(16, gt=0, description="Examples per batch in the prompt-building stage.")
+    stop_after_failed_documents: int = Field(
+        50,
+        ge=0,
+        description="Stop the run (exit code 3) when this many documents have finished, none loaded, and all "
+        "failed to load with the same kind of failure (a missing password, OCR data, a limit set too low): a "
+        "setting, not the files, is likely wrong. Filter and deduplication rejects never count. 0: never stop.",
+    )
     verbose: bool = Field(
         False,
         description="Show Ray's and vLLM's logs on the console (`--verbose`). Off: they go to the run's log file "

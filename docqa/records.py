@@ -6,8 +6,8 @@ A PDF flows through the stages as a growing record, one type per boundary:
         --parse/filter--> AnnotatedWindow --writer--> a dataset row or a reject row
 
 A window is at most `render.max_pages_per_example` consecutive pages of one document: one example in
-the dataset. A record whose `error` is set ("stage: message") has failed; later stages pass it through
-untouched and the writer puts it in the rejects table. The Arrow schema of each record is derived from
+the dataset. A record whose `error` is set (a `Failure`: the stage, a kind to group by, the reason) has
+failed; later stages pass it through untouched and the writer puts it in the rejects table. The Arrow schema of each record is derived from
 its fields, so it is written down once, here.
 """
 
@@ -16,11 +16,32 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, TypeVar
 
 import pyarrow as pa
+
+
+@dataclass
+class Failure:
+    """Why a record produced no example. `kind` is a short, stable snake_case category to group and count
+    rejects by (not_a_pdf, encrypted, timeout, no_usable_text, not_json, no_pair_kept, ...); `reason` is
+    the sentence for a person, with the particulars (page numbers, the library's message)."""
+
+    stage: str  # load, prompt, generate, parse, filter, dedup or pipeline
+    kind: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.stage}: {self.reason}"
+
+
+def no_pair_kept(stage: str, dropped: list[DroppedPair]) -> Failure:
+    """The failure of a window whose every QA pair was dropped, with the count per drop reason."""
+    counts = Counter(d.reason for d in dropped)
+    return Failure(stage, "no_pair_kept", "no QA pair kept (" + ", ".join(f"{r}: {n}" for r, n in counts.items()) + ")")
 
 
 @dataclass
@@ -63,7 +84,7 @@ class PageWindow:
     unit_index: int = 0  # this record's place among its unit's records, from 0
     unit_last: bool = False  # the unit's last record: the unit is complete once it and every lower index arrived
     costs: list[StageCost] = field(default_factory=list)  # one per stage that processed this record
-    error: str | None = None  # "stage: message" when this window failed
+    error: Failure | None = None  # set when this window failed
 
 
 @dataclass
@@ -114,6 +135,7 @@ class Reject:
     source_path: str
     pages: list[int]
     stage: str
+    kind: str
     reason: str
 
 
@@ -155,11 +177,14 @@ def arrow_schema(cls: type) -> pa.Schema:
 
 @cache
 def _nested_record_types(cls: type) -> dict[str, type]:
-    """Fields that hold a list of records, e.g. AnnotatedWindow.qa -> QAPair."""
+    """Fields that hold a record or a list of records, e.g. AnnotatedWindow.qa -> QAPair, .error -> Failure."""
     nested = {}
     for name, tp in typing.get_type_hints(cls).items():
-        if typing.get_origin(tp) is list and dataclasses.is_dataclass(typing.get_args(tp)[0]):
-            nested[name] = typing.get_args(tp)[0]
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if typing.get_origin(tp) in (list, typing.Union, types.UnionType) and dataclasses.is_dataclass(args[0]):
+            nested[name] = args[0]
+        elif dataclasses.is_dataclass(tp):
+            nested[name] = tp
     return nested
 
 
@@ -168,8 +193,10 @@ def from_row(cls: type[R], row: dict[str, Any]) -> R:
     values = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         value = row[f.name]
-        if f.name in nested and value is not None:
+        if f.name in nested and isinstance(value, list):
             value = [from_row(nested[f.name], item) for item in value]
+        elif f.name in nested and value is not None:
+            value = from_row(nested[f.name], value)
         values[f.name] = value
     return cls(**values)
 
@@ -180,6 +207,8 @@ def to_row(record: Any) -> dict[str, Any]:
         value = getattr(record, f.name)
         if isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
             value = [to_row(item) for item in value]
+        elif dataclasses.is_dataclass(value):
+            value = to_row(value)
         row[f.name] = value
     return row
 

@@ -24,6 +24,7 @@ from docqa.output.writer import DatasetWriter
 from docqa.quality.dedup import DatasetDeduplicator, near_copy_groups
 from docqa.records import AnnotatedWindow
 from docqa.runtime.console import Console
+from docqa.runtime.faults import LoadFailureGuard, SystemicFault
 from docqa.runtime.plan import StagePlan, build_plan, eval_sets
 from docqa.runtime.units import UnitStore, run_key, work_root
 
@@ -63,7 +64,7 @@ def run_pipeline(config: Config, console: Console | None = None) -> dict[str, An
     they were replaced since (see `docqa.runtime.units`). An output that would destroy what the pipeline
     did not write is refused once the inputs are listed, before any is read (`check_output`). What a person
     follows goes to `console`, started once the settings, inputs and output are checked: the inputs, the
-    resume, one progress line.
+    resume, one progress line. A `SystemicFault` stops the run and keeps the committed inputs.
     """
     console = console or Console()
     started = time.monotonic()
@@ -78,7 +79,10 @@ def run_pipeline(config: Config, console: Console | None = None) -> dict[str, An
         protected.append((config.output.cache_dir, "the page cache"))
     check_output(config.output.dir, out, protected, config.output.overwrite)
     key = run_key(config, templates)
-    store = UnitStore(make_owned(work_root(out)) / key, sources)
+    try:
+        store = UnitStore(make_owned(work_root(out)) / key, sources)
+    except OSError as exc:
+        raise SystemicFault(f"cannot write beside the output {out} ({exc}); choose a writable output folder") from exc
     pending = store.pending()
     label = model_label(config.model)
     console.start()
@@ -90,7 +94,9 @@ def run_pipeline(config: Config, console: Console | None = None) -> dict[str, An
         progress = tqdm(total=len(pending), desc="inputs done", unit="input", file=console.out, mininterval=1, dynamic_ncols=True)
         with progress:
             counts = {"examples": 0, "rejected": 0, "pairs kept": 0, "dropped": 0}
+            guard = LoadFailureGuard(config.run.stop_after_failed_documents)
             for batch in _run(plan, pending, config):
+                guard.see(batch)
                 for window in batch:
                     counts["rejected" if window.error else "examples"] += 1
                     counts["pairs kept"] += len(window.qa)

@@ -3,12 +3,16 @@ instead of an engine held in-process.
 
 Each window is one `POST {endpoint}/completions` with the prompt as token ids (so the cut made by the
 prompt stage is exactly what the model sees) and the answer's JSON schema as `response_format`. At most
-`model.endpoint_concurrency` requests are in flight per stage instance. Transport failures, timeouts,
-HTTP 429 and 5xx are retried with exponential backoff; if the server stays unreachable the batch fails
-with `EndpointUnavailable`, so no window is recorded as done and a rerun resumes them. A request the
-server refuses (another 4xx, e.g. a prompt longer than its context) or answers with something that is not
-a completion fails that window only, with the reason on the row. Per-request seeds are not sent: vLLM's
-CPU sampler rejects them.
+`model.endpoint_concurrency` requests are in flight per stage instance. At set-up the server's /models
+must list `model.endpoint_model` (or, when that is null, some model, the first of which is used).
+
+What would fail every window alike stops the run (a `SystemicFault`, exit code 3), keeping finished
+inputs for a rerun to resume: the API key refused (HTTP 401, 403), a wrong URL or model (404), the model
+not served, the server unreachable. Transport failures, timeouts, HTTP 429 and 5xx are retried with
+exponential backoff first (`EndpointUnavailable` once the retries are spent). A request the server
+refuses otherwise (another 4xx, e.g. a prompt longer than its context: kind `request_refused`) or answers
+with something that is not a completion (`not_a_completion`) fails that window only, with the reason on
+the row. Per-request seeds are not sent: vLLM's CPU sampler rejects them.
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ from typing import Any
 
 from docqa.config import ModelConfig, SamplingConfig
 from docqa.records import GeneratedWindow, PromptedWindow, extend
+from docqa.runtime.faults import SystemicFault
 from docqa.runtime.stage import Resources, Stage
 
 RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 
 
-class EndpointUnavailable(RuntimeError):
+class EndpointUnavailable(SystemicFault):
     """The server could not be reached, or kept failing, after every retry."""
 
 
@@ -40,7 +45,6 @@ class EndpointGenerateQA(Stage):
     name = "generate"
     input_type = PromptedWindow
     output_type = GeneratedWindow
-    fatal = (EndpointUnavailable,)
 
     def __init__(self, model_label: str, model: ModelConfig, sampling: SamplingConfig, schema: dict[str, Any]):
         self.model_label = model_label
@@ -53,13 +57,27 @@ class EndpointGenerateQA(Stage):
     def setup(self) -> None:
         key = os.environ.get(self.model.endpoint_api_key_env, "")
         self.headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
-        self.served_model = self.model.endpoint_model or self._first_served_model()
+        served = self._served_models()
+        wanted = self.model.endpoint_model
+        if wanted is not None and wanted not in served:
+            raise SystemicFault(
+                f"{self.url} serves {', '.join(served)}, not {wanted}; set model.endpoint_model to one of those, "
+                "or serve that model there"
+            )
+        self.served_model = wanted or served[0]
 
-    def _first_served_model(self) -> str:
-        models = self._call("GET", "/models", None).get("data") or []
-        if not models:
-            raise EndpointUnavailable(f"{self.url}/models lists no model: set model.endpoint_model")
-        return models[0]["id"]
+    def _served_models(self) -> list[str]:
+        answer = self._call("GET", "/models", None)
+        try:
+            served = [m["id"] for m in answer["data"]]
+        except (KeyError, TypeError) as exc:  # not an OpenAI-compatible answer
+            raise SystemicFault(
+                f"{self.url}/models did not answer with a model list ({type(exc).__name__}: {exc}); "
+                "check model.endpoint (an OpenAI-compatible base URL, usually ending in /v1)"
+            ) from None
+        if not served:
+            raise SystemicFault(f"{self.url}/models lists no model; check that the server has loaded one")
+        return served
 
     def process_batch(self, records: list[PromptedWindow]) -> list[GeneratedWindow]:
         with ThreadPoolExecutor(max_workers=self.model.endpoint_concurrency) as pool:
@@ -77,17 +95,20 @@ class EndpointGenerateQA(Stage):
         try:
             answer = self._call("POST", "/completions", body)
             choice, usage = answer["choices"][0], answer.get("usage") or {}
+            completion, finish_reason = choice.get("text", ""), choice.get("finish_reason") or ""
+            output_tokens = usage.get("completion_tokens", 0)
         except RequestRefused as exc:
-            return self.fail(record, str(exc))
+            return self.fail(record, "request_refused", str(exc))
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
-            return self.fail(record, f"the endpoint's answer is not a completion ({type(exc).__name__}: {exc})")
+            reason = f"the endpoint's answer is not a completion ({type(exc).__name__}: {exc})"
+            return self.fail(record, "not_a_completion", reason)
         return extend(
             GeneratedWindow,
             record,
             model=self.model_label,
-            completion=choice.get("text", ""),
-            finish_reason=choice.get("finish_reason") or "",
-            output_tokens=usage.get("completion_tokens", 0),
+            completion=completion,
+            finish_reason=finish_reason,
+            output_tokens=output_tokens,
         )
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
@@ -103,6 +124,8 @@ class EndpointGenerateQA(Stage):
                     return json.loads(response.read())
             except urllib.error.HTTPError as exc:
                 said = exc.read()[:300].decode(errors="replace").strip()
+                if exc.code in (401, 403, 404):
+                    raise SystemicFault(self._refusal(exc.code, said, path)) from None
                 if exc.code not in RETRY_STATUS:
                     raise RequestRefused(f"the endpoint refused the request (HTTP {exc.code}: {said})") from None
                 problem = f"HTTP {exc.code}: {said}"
@@ -112,3 +135,15 @@ class EndpointGenerateQA(Stage):
             f"{self.url}{path} failed {self.model.endpoint_retries + 1} times (last: {problem}); "
             "check that the server is up, then run again to resume"
         )
+
+    def _refusal(self, status: int, said: str, path: str) -> str:
+        """What a 401, 403 or 404 means for the whole run, and what to change."""
+        env = self.model.endpoint_api_key_env
+        if status == 404:
+            return (
+                f"{self.url}{path} answered HTTP 404 ({said}); check model.endpoint (the server's base URL, usually "
+                "ending in /v1) and model.endpoint_model"
+            )
+        if "Authorization" in self.headers:
+            return f"the endpoint refused the API key in ${env} (HTTP {status}: {said}); set {env} to a key it accepts"
+        return f"the endpoint wants an API key (HTTP {status}: {said}); set {env} to the key"

@@ -4,7 +4,8 @@ crashes the interpreter costs that one document and not the process that asked f
 `IsolatedWorker(fn, timeout_s=30, memory_bytes=2 << 30)` starts a child on its first `call(arg)` and
 reuses it for later calls. A call that runs past its timeout, kills the child or runs out of memory raises
 a `WorkerError` whose message is the reason to record ("timed out after 30 s", "worker crashed (signal
-SIGSEGV)", "exceeded the memory limit of 2 GiB"); that child is killed and the next call starts a fresh
+SIGSEGV)", "exceeded the memory limit of 2 GiB") and whose `kind` names it (timeout, crash,
+memory_limit); that child is killed and the next call starts a fresh
 one. A failed allocation counts as the memory limit only when it leaves `fn`: Python's MemoryError or
 MuPDF's "malloc (N bytes) failed" (`is_out_of_memory`), so `fn` must not swallow those. Any other
 exception raised by `fn` comes back as itself (or as a RuntimeError naming its type, when it does not
@@ -31,7 +32,9 @@ import traceback
 import weakref
 from collections.abc import Callable
 from multiprocessing.connection import Connection, Pipe
-from typing import Any
+from typing import Any, ClassVar
+
+from docqa.runtime.faults import SystemicFault
 
 START_TIMEOUT_S = 60.0  # a fresh interpreter importing PyMuPDF starts in well under a second
 
@@ -53,19 +56,27 @@ serve(conn)
 
 
 class WorkerError(Exception):
-    """A call that cost its document; the message is the reason to record."""
+    """A call that cost its document; the message is the reason to record, `kind` its category."""
+
+    kind: ClassVar[str]
 
 
 class WorkerTimeout(WorkerError):
     """The call ran past its timeout; the child was killed."""
 
+    kind = "timeout"
+
 
 class WorkerCrash(WorkerError):
     """The child died during the call (a signal such as SIGSEGV, or an exit)."""
 
+    kind = "crash"
+
 
 class WorkerOutOfMemory(WorkerError):
     """The call failed to allocate memory within the limit; the child was stopped."""
+
+    kind = "memory_limit"
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -74,7 +85,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or MUPDF_ALLOCATION_FAILED.search(str(exc)) is not None
 
 
-class WorkerStartError(RuntimeError):
+class WorkerStartError(SystemicFault):
     """The child could not start: a set-up problem that affects every document, not one document."""
 
 

@@ -9,7 +9,8 @@ never cached, so a rerun with a higher limit loads it. Pages are rendered at `re
 side capped at `render.max_side_px` and the pixels at `limits.max_page_megapixels`. A page's text comes
 from its text layer when that layer is plausible, else from OCR (`docqa.ingest.text`). A document with
 more pages than `max_pages_per_example` is split into consecutive windows, or skipped, as configured.
-Every failure becomes a reject naming its cause.
+Every failure of a document becomes a reject naming its kind and cause; a bug in this code, even one
+raised in the worker, stops the run with its traceback.
 """
 
 from __future__ import annotations
@@ -30,13 +31,13 @@ from docqa.ingest.isolation import (
     IsolatedWorker,
     WorkerError,
     WorkerOutOfMemory,
-    WorkerStartError,
     WorkerTimeout,
     is_out_of_memory,
 )
 from docqa.ingest.sources import iter_documents
-from docqa.ingest.text import ocr_engine_version, page_text, require_ocr
-from docqa.records import PageWindow, PageWords, SourceDocument
+from docqa.ingest.text import OCRUnavailable, ocr_engine_version, page_text, require_ocr
+from docqa.records import Failure, PageWindow, PageWords, SourceDocument
+from docqa.runtime.faults import SystemicFault, is_bug, stops_the_run
 from docqa.runtime.page_cache import PageCache
 from docqa.runtime.stage import Resources, Stage
 
@@ -47,7 +48,11 @@ LIMIT_SETTINGS = {WorkerTimeout: "limits.document_timeout_s", WorkerOutOfMemory:
 
 
 class LoadError(Exception):
-    """A document that cannot become an example, with a reason fit for the rejects table."""
+    """A document that cannot become an example: the failure's kind, and a reason fit for the rejects table."""
+
+    def __init__(self, kind: str, reason: str):
+        super().__init__(reason)
+        self.kind = kind
 
 
 @dataclass
@@ -73,7 +78,7 @@ class LoadRequest:
 def render_zoom(page: pymupdf.Page, dpi: int, max_side_px: int, max_megapixels: float) -> float:
     width, height = page.rect.width, page.rect.height
     if width <= 0 or height <= 0:
-        raise LoadError("page has an empty media box")
+        raise LoadError("empty_page", "page has an empty media box")
     return min(dpi / 72, max_side_px / max(width, height), math.sqrt(max_megapixels * 1e6 / (width * height)))
 
 
@@ -115,23 +120,26 @@ def load_document(request: LoadRequest) -> list[PageWindow]:
     try:
         return _windows(request)
     except LoadError as exc:
-        reason = str(exc)
+        failure = Failure("load", exc.kind, str(exc))
     except Exception as exc:  # MuPDF raises several types for corrupt files; keep the cause
         if is_out_of_memory(exc):
             raise  # the worker reports the memory limit and replaces this process
-        reason = f"{type(exc).__name__}: {exc}"
-    return [PageWindow(request.path, request.doc_id, source_metadata=request.metadata, error=f"load: {reason}")]
+        if is_bug(exc):
+            raise  # back to the parent with the worker's traceback: it stops the run
+        failure = Failure("load", "damaged_pdf", f"{type(exc).__name__}: {exc}")
+    return [PageWindow(request.path, request.doc_id, source_metadata=request.metadata, error=failure)]
 
 
 def _open(request: LoadRequest) -> pymupdf.Document:
     if b"%PDF" not in request.data[:1024]:  # the header may follow some junk, as readers allow
-        raise LoadError("not a PDF (no %PDF header)")
+        raise LoadError("not_a_pdf", "not a PDF (no %PDF header)")
     doc = pymupdf.open(stream=request.data, filetype="pdf")
     if doc.needs_pass and not any(doc.authenticate(p) for p in request.settings.passwords):
         tried = len(request.settings.passwords)
-        raise LoadError(f"encrypted: a password is needed to open it ({tried} configured password(s) tried)")
+        reason = f"encrypted: a password is needed to open it ({tried} configured password(s) tried)"
+        raise LoadError("encrypted", reason)
     if doc.page_count == 0:
-        raise LoadError("no pages (the file is empty or its page tree is unreadable)")
+        raise LoadError("no_pages", "no pages (the file is empty or its page tree is unreadable)")
     return doc
 
 
@@ -141,6 +149,7 @@ def _windows(request: LoadRequest) -> list[PageWindow]:
         windows = page_windows(doc.page_count, render.max_pages_per_example)
         if len(windows) > 1 and render.long_documents == "skip":
             raise LoadError(
+                "too_many_pages",
                 f"{doc.page_count} pages, more than {render.max_pages_per_example} (render.long_documents=skip)"
             )
         return [_window(doc, request, index, pages) for index, pages in enumerate(windows)]
@@ -164,9 +173,10 @@ def _window(doc: pymupdf.Document, request: LoadRequest, index: int, pages: list
             zoom = render_zoom(page, settings.render.dpi, settings.render.max_side_px, settings.max_page_megapixels)
             image = render_page(page, zoom, settings.render)
         except Exception as exc:
-            if is_out_of_memory(exc):
-                raise  # the memory limit, not this page: see load_document
-            window.error = f"load: page {number + 1}: {type(exc).__name__}: {exc}"
+            if is_out_of_memory(exc) or is_bug(exc):
+                raise  # the memory limit or a bug, not this page: see load_document
+            kind = exc.kind if isinstance(exc, LoadError) else "damaged_pdf"
+            window.error = Failure("load", kind, f"page {number + 1}: {type(exc).__name__}: {exc}")
             return window
         if extracted.verdict_reason:
             unusable.append(f"page {number + 1}: {extracted.verdict_reason}")
@@ -178,7 +188,8 @@ def _window(doc: pymupdf.Document, request: LoadRequest, index: int, pages: list
         window.ocr_engine = settings.ocr_engine
     if len(unusable) == len(pages):
         window.images, window.texts, window.text_sources, window.words = [], [], [], []
-        window.error = f"load: no usable text on {_pages_label(pages)} ({'; '.join(unusable)})"
+        reason = f"no usable text on {_pages_label(pages)} ({'; '.join(unusable)})"
+        window.error = Failure("load", "no_usable_text", reason)
     return window
 
 
@@ -186,7 +197,6 @@ class LoadDocuments(Stage):
     name = "load"
     input_type = SourceDocument
     output_type = PageWindow
-    fatal = (WorkerStartError,)  # no document can be loaded: a set-up fault, not a bad file
 
     def __init__(
         self,
@@ -209,7 +219,10 @@ class LoadDocuments(Stage):
 
     def setup(self) -> None:
         if self.text.ocr:
-            require_ocr(self.text.ocr_languages)  # missing Tesseract stops the run here, with the fix
+            try:  # missing Tesseract stops the run here, with the fix, rather than fail every scanned page
+                require_ocr(self.text.ocr_languages)
+            except OCRUnavailable as exc:
+                raise SystemicFault(f"{exc}; or set text.ocr=false to use text layers only") from exc
         self.settings = LoadSettings(
             self.render,
             self.text,
@@ -238,19 +251,19 @@ class LoadDocuments(Stage):
                     yield held
                 window.unit, window.unit_index = record.source_path, index
                 held, index = window, index + 1
-        except self.fatal:
-            raise
         except Exception as exc:  # caught here, not by Stage, so the held window goes out before the reject
+            if stops_the_run(exc):
+                raise
             if held is not None:
                 yield held
-            held = self.fail(record, f"{type(exc).__name__}: {exc}")
+            held = self.fail(record, "library_error", f"{type(exc).__name__}: {exc}")
             held.unit_index = index
         held.unit_last = True  # a unit yields at least one document, or an error that stands for it
         yield held
 
-    def fail(self, record: SourceDocument, message: str) -> PageWindow:
+    def fail(self, record: SourceDocument, kind: str, reason: str) -> PageWindow:
         """An input that failed (e.g. an unreadable page cache entry) ends in one reject: its unit's last."""
-        failed = super().fail(record, message)
+        failed = super().fail(record, kind, reason)
         failed.unit, failed.unit_last = record.source_path, True
         return failed
 
@@ -258,7 +271,7 @@ class LoadDocuments(Stage):
         for document in iter_documents(source, max_bytes=int(self.input.max_file_mb * 1e6)):
             metadata = json.dumps(document.metadata, ensure_ascii=False) if document.metadata else ""
             if document.error:
-                yield PageWindow(document.path, source_metadata=metadata, error=f"load: {document.error}")
+                yield PageWindow(document.path, source_metadata=metadata, error=document.error)
             else:
                 yield from self._load(document.path, document.data, metadata)
 
@@ -272,7 +285,7 @@ class LoadDocuments(Stage):
         except WorkerError as exc:  # a timeout, a crash or the memory limit: this document only, never cached
             setting = LIMIT_SETTINGS.get(type(exc))
             reason = f"{exc} ({setting})" if setting else str(exc)
-            return [PageWindow(path, doc_id, source_metadata=metadata, error=f"load: {reason}")]
+            return [PageWindow(path, doc_id, source_metadata=metadata, error=Failure("load", exc.kind, reason))]
         if self.cache:
             self.cache.put(doc_id, windows)
         return windows

@@ -33,6 +33,8 @@ from typing import Any, BinaryIO
 import fsspec
 
 from docqa.errors import UserError
+from docqa.records import Failure
+from docqa.runtime.faults import is_bug
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 # A sample's .json is parsed whole, on the loading worker rather than in the isolated document process, and
@@ -55,7 +57,7 @@ class SourceFile:
     path: str  # the PDF, "shard.tar::member.pdf", or the shard itself for an error about the whole shard
     data: bytes | None = None
     metadata: dict[str, Any] = field(default_factory=dict)  # the sample's .json, for documents in a shard
-    error: str | None = None
+    error: Failure | None = None  # why it could not be read (stage "load")
 
 
 def discover_sources(specs: list[str]) -> list[str]:
@@ -233,8 +235,12 @@ def _reason(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, (ImportError, ValueError)) else f"{type(exc).__name__}: {exc}"
 
 
-def _too_large(size: int, max_bytes: int) -> str:
-    return f"file too large: {size / 1e6:.1f} MB > {max_bytes / 1e6:.1f} MB limit"
+def _too_large(size: int, max_bytes: int) -> Failure:
+    return Failure("load", "file_too_large", f"file too large: {size / 1e6:.1f} MB > {max_bytes / 1e6:.1f} MB limit")
+
+
+def _unreadable(exc: BaseException) -> Failure:
+    return Failure("load", "read_error", f"cannot read file: {_reason(exc)}")
 
 
 def _read_pdf(source: str, max_bytes: int) -> SourceFile:
@@ -245,9 +251,12 @@ def _read_pdf(source: str, max_bytes: int) -> SourceFile:
                 return SourceFile(source, error=_too_large(size, max_bytes))
             data = file.read(max_bytes + 1)  # bounded even where the size was unknown
     except Exception as exc:  # remote filesystems raise more than OSError; the reason goes with the document
-        return SourceFile(source, error=f"cannot read file: {_reason(exc)}")
+        if is_bug(exc):
+            raise
+        return SourceFile(source, error=_unreadable(exc))
     if len(data) > max_bytes:
-        return SourceFile(source, error=f"file too large: more than the {max_bytes / 1e6:.1f} MB limit")
+        reason = f"file too large: more than the {max_bytes / 1e6:.1f} MB limit"
+        return SourceFile(source, error=Failure("load", "file_too_large", reason))
     return SourceFile(source, data)
 
 
@@ -274,17 +283,17 @@ def _sample_key(member_name: str) -> str:
     return f"{folder}/{name.split('.', 1)[0]}" if folder else name.split(".", 1)[0]
 
 
-def _parse_metadata(name: str, data: bytes) -> tuple[dict[str, Any], str | None]:
+def _parse_metadata(name: str, data: bytes) -> tuple[dict[str, Any], Failure | None]:
     try:
         metadata = json.loads(data)
     except ValueError as exc:
-        return {}, f"invalid metadata in {name}: {exc}"
+        return {}, Failure("load", "invalid_metadata", f"invalid metadata in {name}: {exc}")
     if not isinstance(metadata, dict):
-        return {}, f"invalid metadata in {name}: not a JSON object"
+        return {}, Failure("load", "invalid_metadata", f"invalid metadata in {name}: not a JSON object")
     return metadata, None
 
 
-def _with_metadata(docs: list[SourceFile], metadata: tuple[dict[str, Any], str | None]) -> list[SourceFile]:
+def _with_metadata(docs: list[SourceFile], metadata: tuple[dict[str, Any], Failure | None]) -> list[SourceFile]:
     for doc in docs:
         doc.metadata = dict(metadata[0])
         doc.error = doc.error or metadata[1]
@@ -295,13 +304,15 @@ def _shard_documents(source: str, max_bytes: int) -> Iterator[SourceFile]:
     try:
         raw = _open(source)[0]
     except Exception as exc:
-        yield SourceFile(source, error=f"cannot read file: {_reason(exc)}")
+        if is_bug(exc):
+            raise
+        yield SourceFile(source, error=_unreadable(exc))
         return
     with raw:
         try:
             tar = tarfile.open(fileobj=raw, mode="r|*", tarinfo=_StrictTarInfo)
         except (tarfile.TarError, EOFError, OSError) as exc:
-            yield SourceFile(source, error=f"not a readable tar shard: {exc}")
+            yield SourceFile(source, error=Failure("load", "bad_shard", f"not a readable tar shard: {exc}"))
             return
         with tar:
             yield from _shard_samples(source, tar, max_bytes)
@@ -309,7 +320,7 @@ def _shard_documents(source: str, max_bytes: int) -> Iterator[SourceFile]:
 
 def _shard_samples(source: str, tar: tarfile.TarFile, max_bytes: int) -> Iterator[SourceFile]:
     # Only the current sample is held: its PDFs wait for its .json, unless the .json came first.
-    no_metadata: tuple[dict[str, Any], str | None] = ({}, None)
+    no_metadata: tuple[dict[str, Any], Failure | None] = ({}, None)
     key = metadata = None
     waiting: list[SourceFile] = []
     complete = pdfs = 0  # members read to their end; .pdf members seen
@@ -332,7 +343,7 @@ def _shard_samples(source: str, tar: tarfile.TarFile, max_bytes: int) -> Iterato
             elif extension == "json" and member.size > MAX_METADATA_BYTES:
                 _drain(file)
                 limit = f"{member.size / 1e6:.1f} MB > {MAX_METADATA_BYTES / 1e6:.1f} MB limit"
-                metadata = {}, f"metadata {member.name} too large: {limit}"
+                metadata = {}, Failure("load", "invalid_metadata", f"metadata {member.name} too large: {limit}")
             elif extension == "json":
                 metadata = _parse_metadata(member.name, file.read())
             elif file:
@@ -343,11 +354,13 @@ def _shard_samples(source: str, tar: tarfile.TarFile, max_bytes: int) -> Iterato
                 waiting = []
     except (tarfile.TarError, EOFError, OSError) as exc:  # zlib, bz2 and lzma errors arrive as these
         yield from _with_metadata(waiting, no_metadata)
-        yield SourceFile(source, error=f"tar shard truncated after {complete} members: {exc}")
+        reason = f"tar shard truncated after {complete} members: {exc}"
+        yield SourceFile(source, error=Failure("load", "bad_shard", reason))
         return
     yield from _with_metadata(waiting, no_metadata)
     if pdfs == 0:
-        yield SourceFile(source, error=f"tar shard has no .pdf member (members read: {complete})")
+        reason = f"tar shard has no .pdf member (members read: {complete})"
+        yield SourceFile(source, error=Failure("load", "bad_shard", reason))
 
 
 def _drain(file: BinaryIO) -> None:

@@ -137,7 +137,7 @@ def dataset_row(window: AnnotatedWindow, run: RunInfo, source_path: str) -> dict
 
 
 def reject_of(window: AnnotatedWindow) -> Reject:
-    stage, _, reason = window.error.partition(": ")
-    return Reject(window.doc_id, window.source_path, window.pages, stage, reason)
+    failure = window.error
+    return Reject(window.doc_id, window.source_path, window.pages, failure.stage, failure.kind, failure.reason)
 
 

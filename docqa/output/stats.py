@@ -27,6 +27,7 @@ class Stats:
     qa_kept: int = 0
     qa_dropped: Counter = field(default_factory=Counter)
     rejects_by_stage: Counter = field(default_factory=Counter)
+    rejects_by_kind: Counter = field(default_factory=Counter)
     rejects_by_reason: Counter = field(default_factory=Counter)  # rejected windows by their whole error
     finish_reasons: Counter = field(default_factory=Counter)
     examples_per_split: Counter = field(default_factory=Counter)
@@ -69,13 +70,13 @@ class Stats:
             self.cpu_seconds[cost.stage] += cost.cpu_s
             self.gpu_seconds += cost.gpu_s
         if window.error:
-            stage, _, reason = window.error.partition(": ")
-            if stage == RemoveEvalPages.name and (name := named_eval_set(reason)):
+            if window.error.stage == RemoveEvalPages.name and (name := named_eval_set(window.error.reason)):
                 self.contaminated[name]["windows"] += 1
                 self.contaminated[name]["pages"] += len(window.pages)
             self.windows_rejected += 1
-            self.rejects_by_stage[stage] += 1
-            self.rejects_by_reason[window.error] += 1
+            self.rejects_by_stage[window.error.stage] += 1
+            self.rejects_by_kind[window.error.kind] += 1
+            self.rejects_by_reason[str(window.error)] += 1
         else:
             self.windows_in_dataset += 1
             self.pages_in_dataset += len(window.pages)

@@ -4,7 +4,7 @@ or reject a window was made before (`docqa.quality`).
 Layout of the output folder, readable by `datasets.load_dataset(<folder>)` with no custom code:
 
     data/train-00000-of-00001.parquet   examples: page images, QA texts, provenance
-    rejects/rejects-00000.parquet       every document (or window) that produced no example, and why
+    rejects/rejects-00000.parquet       every document (or window) that produced no example: stage, kind, reason
     dropped/pairs-00000.parquet         every QA pair a filter or the deduplication dropped, and why
     report/*.png                        the quality report's plots, shown in the dataset card
     README.md                           dataset card; its YAML declares configs, splits and features
@@ -116,7 +116,7 @@ class DatasetWriter:
         for source in sources:
             if source not in seen:
                 # Every input must be accounted for; reaching this is a bug, recorded rather than hidden.
-                self.rejects.append(Reject("", source, [], "pipeline", "input produced no output"))
+                self.rejects.append(Reject("", source, [], "pipeline", "input_lost", "input produced no output"))
         self.stats.inputs = len(sources)
         paths = self.source_paths
         recorded = [
@@ -153,6 +153,7 @@ class DatasetWriter:
             "pages_ocr": s.pages_ocr,
             "windows_rejected": s.windows_rejected,
             "rejects_by_stage": dict(s.rejects_by_stage),
+            "rejects_by_kind": dict(s.rejects_by_kind),
             "rejects_by_reason": dict(s.rejects_by_reason.most_common()),
             "examples_per_prompt": dict(sorted(s.examples_per_prompt.items())),
             "qa_generated": s.qa_generated,

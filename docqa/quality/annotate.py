@@ -2,13 +2,11 @@
 page like its image (`docqa.quality.decontaminate`), and locate each kept answer on its page.
 
 A completion that is not the requested JSON (a base model that ran out of tokens mid-string) fails the
-window with the finish reason; a window whose pairs were all filtered out fails with the count per
-reason. Both end in the rejects table.
+window (kind `not_json`) with the finish reason; a window whose pairs were all filtered out fails (stage
+`filter`, kind `no_pair_kept`) with the count per reason. Both end in the rejects table.
 """
 
 from __future__ import annotations
-
-from collections import Counter
 
 from docqa.config import FilterConfig
 from docqa.generate.answer import parse_completion
@@ -16,7 +14,7 @@ from docqa.generate.prompts import PromptTemplate
 from docqa.quality.decontaminate import EvalSets
 from docqa.quality.filters import apply_filters, pair_filters
 from docqa.quality.grounding import AnswerLocator
-from docqa.records import AnnotatedWindow, GeneratedWindow, extend
+from docqa.records import AnnotatedWindow, GeneratedWindow, extend, no_pair_kept
 from docqa.runtime.stage import Resources, Stage
 
 
@@ -44,7 +42,7 @@ class ParseQA(Stage):
             pairs = parse_completion(record.completion)
         except ValueError as exc:
             detail = f"finish_reason={record.finish_reason}, {record.output_tokens} tokens"
-            return [self.fail(record, f"completion is not the requested JSON ({exc}; {detail})")]
+            return [self.fail(record, "not_json", f"completion is not the requested JSON ({exc}; {detail})")]
         kept, dropped = apply_filters(pairs, "\n".join(record.texts), self.filters[record.prompt_id])
         if self.eval_sets and kept:
             kept, contaminated = self.eval_sets.drop_asked(kept, record.images)
@@ -54,6 +52,5 @@ class ParseQA(Stage):
             pair.page, pair.boxes = locator.locate(pair.answer)
         annotated = extend(AnnotatedWindow, record, qa=kept, dropped=dropped)
         if not kept:
-            counts = Counter(d.reason for d in dropped)
-            annotated.error = "filter: no QA pair kept (" + ", ".join(f"{r}: {n}" for r, n in counts.items()) + ")"
+            annotated.error = no_pair_kept("filter", dropped)
         return [annotated]

@@ -269,5 +269,5 @@ class RemoveEvalPages(Stage):
                 continue
             match = self.eval_sets.nearest(hashes)
             if match.distance <= self.eval_sets.config.max_page_distance:
-                return [self.fail(record, f"page {page + 1} of the document is {match.describe()}")]
+                return [self.fail(record, "eval_page", f"page {page + 1} of the document is {match.describe()}")]
         return [record]

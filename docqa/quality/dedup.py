@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections import Counter
 from collections.abc import Iterable
 
 import numpy as np
 
 from docqa.quality.folding import folded_text, tokens
-from docqa.records import AnnotatedWindow, DroppedPair
+from docqa.records import AnnotatedWindow, DroppedPair, Failure, no_pair_kept
 
 ROWS_PER_BAND = 4
 _PRIME = (1 << 31) - 1
@@ -125,10 +124,9 @@ class DatasetDeduplicator:
                 kept.append(pair)
         error = None
         if copy:
-            error = f"dedup: the same bytes as {first}"
+            error = Failure("dedup", "duplicate_document", f"the same bytes as {first}")
         elif dropped and not kept:
-            counts = Counter(d.reason for d in dropped)
-            error = "dedup: no QA pair kept (" + ", ".join(f"{r}: {n}" for r, n in counts.items()) + ")"
+            error = no_pair_kept("dedup", dropped)
         return dataclasses.replace(window, qa=kept, dropped=window.dropped + dropped, error=error)
 
 

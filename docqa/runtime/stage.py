@@ -4,10 +4,11 @@ A stage declares its input and output record types and the resources it needs (`
 the runners), does its heavy set-up in `setup()` (so it pickles
 cheaply and Ray can ship it), and processes records one at a time in `process()` (0..N outputs each), or
 a whole batch at once by overriding `process_batch()` (the LLM engine does). Records that already carry
-an error are passed through. An exception raised for one record becomes that record's error
-("stage: ExceptionType: message"); only a failure of the whole batch (a dead engine) or an error the
-stage declares `fatal` (a worker that cannot start) stops the run. Each output carries what producing it
-cost the stage (`costs`): CPU seconds and GPU seconds (wall time x the GPUs the stage reserves).
+an error are passed through. A stage that knows why a record failed returns `self.fail(record, kind,
+reason)`. An exception a library raises for one record becomes that record's `Failure` (kind
+`library_error`); a `SystemicFault`, a bug in our own code (`docqa.runtime.faults.is_bug`) and any
+failure of a whole batch stop the run. Each output carries what producing it cost the stage (`costs`):
+CPU seconds and GPU seconds (wall time x the GPUs the stage reserves).
 
 `process()` may return a list or yield its outputs one at a time; the runners consume a stage through
 `stream()`, so a record that expands to many (a tar shard to its documents' windows) is never held whole.
@@ -23,7 +24,8 @@ from typing import Any, ClassVar
 
 import psutil
 
-from docqa.records import StageCost, extend
+from docqa.records import Failure, StageCost, extend
+from docqa.runtime.faults import stops_the_run
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,6 @@ class Stage:
     output_type: ClassVar[type]
     resources: Resources = Resources()  # a stage built from config sets its own in __init__
 
-    fatal: ClassVar[tuple[type[Exception], ...]] = ()  # errors that no record can get past: they stop the run
     _ready = False
 
     def setup(self) -> None:
@@ -57,14 +58,15 @@ class Stage:
         for record in records:
             try:
                 yield from self.process(record)
-            except self.fatal:
-                raise
-            except Exception as exc:  # one bad record must not stop the run: it becomes a reject
-                yield self.fail(record, f"{type(exc).__name__}: {exc}")
+            except Exception as exc:
+                if stops_the_run(exc):
+                    raise
+                # A library choked on this record's data: one bad record must not stop the run.
+                yield self.fail(record, "library_error", f"{type(exc).__name__}: {exc}")
 
-    def fail(self, record: Any, message: str) -> Any:
+    def fail(self, record: Any, kind: str, reason: str) -> Any:
         failed = extend(self.output_type, record) if type(record) is not self.output_type else record
-        failed.error = f"{self.name}: {message}"
+        failed.error = Failure(self.name, kind, reason)
         return failed
 
     def ensure_setup(self) -> None:

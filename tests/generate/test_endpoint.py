@@ -125,7 +125,8 @@ def test_endpoint_generation_retries_failures_and_records_a_refused_request_on_i
     generated = stage(windows + [too_long])
     assert FlakyProxy.completions == len(windows) + 1 + 3  # each planned failure cost one retry
     *ok, refused = generated
-    assert refused.error.startswith("generate: the endpoint refused the request (HTTP 400")
+    assert (refused.error.stage, refused.error.kind) == ("generate", "request_refused")
+    assert refused.error.reason.startswith("the endpoint refused the request (HTTP 400")
     assert [w.error for w in ok] == [None] * len(windows)
     assert all(w.output_tokens > 0 and w.model == "embedded via endpoint" for w in ok)
     assert all(json.loads(w.completion)["pairs"] is not None for w in ok if w.finish_reason == "stop")

@@ -15,7 +15,7 @@ from PIL import Image
 from docqa.config import InputConfig, LimitsConfig, RenderConfig, TextConfig
 from docqa.demo.corpus import SAMPLE_FACTS
 from docqa.ingest.load import LoadDocuments
-from docqa.records import SourceDocument
+from docqa.records import Failure, SourceDocument
 from docqa.runtime.local import run_local
 from docqa.runtime.page_cache import PageCache
 from docqa.runtime.plan import StagePlan
@@ -75,7 +75,7 @@ def test_long_side_cap_and_other_image_formats(sample_corpus, image_format):
 
 def test_skip_mode_rejects_long_documents_with_the_reason(sample_corpus):
     (window,) = load([by_name(sample_corpus, "report.pdf")], render={"long_documents": "skip"})
-    assert window.error == "load: 6 pages, more than 4 (render.long_documents=skip)"
+    assert window.error == Failure("load", "too_many_pages", "6 pages, more than 4 (render.long_documents=skip)")
     assert window.images == []
 
 
@@ -103,7 +103,7 @@ def test_generated_hostile_files_end_as_specified(hostile, name):
         assert all(w.error is None for w in windows), [w.error for w in windows]
         assert {s for w in windows for s in w.text_sources} == {"layer" if expected == "text" else "ocr"}
     else:
-        assert all(w.error and w.error.startswith(expected) for w in windows), [w.error for w in windows]
+        assert all(w.error and str(w.error).startswith(expected) for w in windows), [w.error for w in windows]
 
 
 def test_only_outcomes_that_repeat_are_cached(hostile):
@@ -123,7 +123,7 @@ def test_the_memory_limit_is_reported_and_the_next_document_gets_a_fresh_process
     (good,) = stage([SourceDocument(str(by_name(sample_corpus, "invoice.pdf")))])
     first_process = stage.worker.pid
     (rejected,) = stage([SourceDocument(str(bomb))])
-    assert rejected.error == "load: exceeded the memory limit of 1 GiB (limits.document_memory_gb)"
+    assert rejected.error == Failure("load", "memory_limit", "exceeded the memory limit of 1 GiB (limits.document_memory_gb)")
     assert stage.worker.pid is None
     (again,) = stage([SourceDocument(str(by_name(sample_corpus, "invoice.pdf")))])
     assert again.error is None and again.texts == good.texts
@@ -137,7 +137,7 @@ def test_a_raised_memory_limit_gets_the_document_back_from_the_same_cache(tmp_pa
     bomb.write_bytes(font_bomb(1 << 30))
     cache = PageCache(f"file://{tmp_path}/cache", "same-settings")
     (rejected,) = loader(limits={"document_memory_gb": 1}, cache=cache)([SourceDocument(str(bomb))])
-    assert rejected.error.startswith("load: exceeded the memory limit")
+    assert str(rejected.error).startswith("load: exceeded the memory limit")
     (loaded,) = loader(limits={"document_memory_gb": 4}, cache=cache)([SourceDocument(str(bomb))])
     assert (loaded.error, loaded.from_cache) == (None, False)
     assert "Set in the bomb font." in words(loaded.texts[0])
@@ -158,16 +158,18 @@ def test_a_hanging_or_exploding_document_costs_only_itself(tmp_path, sample_corp
     """A tiny time limit makes every document time out: each is rejected, none stops the stage."""
     paths = [by_name(sample_corpus, "invoice.pdf"), by_name(sample_corpus, "form.pdf")]
     windows = load(paths, limits={"document_timeout_s": 0.001})
-    assert [w.error for w in windows] == ["load: timed out after 0.001 s (limits.document_timeout_s)"] * 2
+    timeout = Failure("load", "timeout", "timed out after 0.001 s (limits.document_timeout_s)")
+    assert [w.error for w in windows] == [timeout] * 2
     (window,) = load(paths[:1])  # and a normal limit afterwards works
     assert window.error is None
 
 
 def test_missing_file_and_too_large_file(tmp_path, sample_corpus):
     (missing,) = load([tmp_path / "gone.pdf"])
-    assert missing.error.startswith("load: cannot read file") and missing.doc_id == ""
+    assert missing.error.kind == "read_error" and missing.error.reason.startswith("cannot read file")
+    assert missing.doc_id == ""
     (large,) = load([by_name(sample_corpus, "report.pdf")], input={"max_file_mb": 0.001})
-    assert large.error.startswith("load: file too large")
+    assert (large.error.kind, large.error.reason[:15]) == ("file_too_large", "file too large:")
 
 
 def test_webdataset_shard_documents_carry_their_metadata(tmp_path, sample_corpus):
@@ -202,7 +204,7 @@ def test_shared_corpus_all_files_accounted_for_without_crash_or_hang(shared_corp
             assert any(w.error is None and any(t.strip() for t in w.texts) for w in file_windows), path
         if "/broken/" in path:
             for w in file_windows:
-                assert w.error is None or (w.error.startswith("load: ") and len(w.error) > 12), path
+                assert w.error is None or (w.error.stage == "load" and len(w.error.reason) > 6), path
     scanned_ocr = [w for p, ws in by_file.items() if "/scanned/" in p for w in ws if "ocr" in w.text_sources]
     assert scanned_ocr and all(len(" ".join(w.texts).split()) > 5 for w in scanned_ocr)
 
@@ -252,7 +254,7 @@ def test_a_shard_leaves_the_stage_document_by_document(tmp_path, sample_corpus):
     os.truncate(shard, shard.stat().st_size // 2)
     rest = list(windows)
     assert [w.source_path.rsplit("::", 1)[-1] for w in [first, *rest[:-1]]] == ["a.pdf", "b.pdf"]
-    assert rest[-1].error.startswith("load: tar shard truncated after")
+    assert str(rest[-1].error).startswith("load: tar shard truncated after")
     assert [(w.unit_index, w.unit_last) for w in [first, *rest]] == [(0, False), (1, False), (2, True)]
 
 
@@ -269,4 +271,4 @@ def test_a_shard_that_fails_part_way_keeps_the_windows_loaded_before(tmp_path, s
     first, reject = loader(cache=cache)([SourceDocument(str(shard))])
     assert (first.source_path, first.error, first.unit_index, first.unit_last) == (f"{shard}::a.pdf", None, 0, False)
     assert (reject.source_path, reject.unit_index, reject.unit_last) == (str(shard), 1, True)
-    assert reject.error.startswith("load: ArrowInvalid")
+    assert (reject.error.kind, reject.error.reason[:12]) == ("library_error", "ArrowInvalid")

@@ -23,6 +23,7 @@ from docqa.ingest.sources import (
     iter_documents,
     source_of,
 )
+from docqa.records import Failure
 
 MAX_BYTES = 1_000_000
 
@@ -227,7 +228,8 @@ def test_truncated_shard_yields_complete_samples_then_an_error(tmp_path, cut, co
     assert all(d.error is None for d in docs)
     assert [d.metadata for d in docs[2:]] == ([] if metadata_of_s3 is None else [metadata_of_s3])
     assert last.path == str(shard) and last.data is None
-    assert last.error.startswith(f"tar shard truncated after {complete} members: ")
+    assert last.error.kind == "bad_shard"
+    assert last.error.reason.startswith(f"tar shard truncated after {complete} members: ")
 
 
 def test_shard_is_read_as_a_stream(tmp_path):
@@ -241,7 +243,7 @@ def test_shard_is_read_as_a_stream(tmp_path):
     assert first.path == f"{shard}::doc000.pdf" and page_text(first.data) == "one of many"
     os.truncate(shard, shard.stat().st_size // 2)
     *rest, last = documents
-    assert last.error is not None and last.error.startswith("tar shard truncated after")
+    assert last.error is not None and last.error.reason.startswith("tar shard truncated after")
     assert 0 < len(rest) < 299
 
 
@@ -277,7 +279,8 @@ def test_oversized_metadata_rejects_its_document_without_being_read_whole(tmp_pa
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert (big.metadata, big.error) == ({}, "metadata big.json too large: 3.0 MB > 1.0 MB limit")
+    too_large = Failure("load", "invalid_metadata", "metadata big.json too large: 3.0 MB > 1.0 MB limit")
+    assert (big.metadata, big.error) == ({}, too_large)
     assert following.error is None and following.metadata == {"url": "https://example.org/next.pdf"}
     assert peak < MAX_METADATA_BYTES, f"{peak} bytes held while skipping a 3 MB .json"
 
@@ -289,35 +292,37 @@ def test_too_large_files_are_reported_without_their_bytes(tmp_path, memory_folde
     fs.pipe(f"/{folder}/big.pdf", big)
     (tmp_path / "shard.tar").write_bytes(tar_bytes([("big.pdf", big), ("small.pdf", pdf_bytes("small"))]))
 
+    too_large = Failure("load", "file_too_large", "file too large: 1.5 MB > 1.0 MB limit")
     for source in [str(tmp_path / "big.pdf"), f"memory://{folder}/big.pdf"]:
-        assert read_all(source) == [SourceFile(source, None, {}, "file too large: 1.5 MB > 1.0 MB limit")]
+        assert read_all(source) == [SourceFile(source, None, {}, too_large)]
     too_big, small = read_all(str(tmp_path / "shard.tar"))
-    assert (too_big.data, too_big.error) == (None, "file too large: 1.5 MB > 1.0 MB limit")
+    assert (too_big.data, too_big.error) == (None, too_large)
     assert small.error is None and page_text(small.data) == "small"
 
 
 def test_unreadable_sources_become_errors_not_exceptions(tmp_path):
     assert read_all(str(tmp_path / "gone.pdf")) == [
-        SourceFile(str(tmp_path / "gone.pdf"), None, {}, "cannot read file: No such file or directory")
+        SourceFile(str(tmp_path / "gone.pdf"), None, {}, Failure("load", "read_error", "cannot read file: No such file or directory"))
     ]
     (tmp_path / "fake.tar").write_bytes(pdf_bytes("not a tar"))
     [fake] = read_all(str(tmp_path / "fake.tar"))
-    assert fake.error.startswith("not a readable tar shard: ")
+    assert fake.error.kind == "bad_shard" and fake.error.reason.startswith("not a readable tar shard: ")
 
     (tmp_path / "bad.tar").write_bytes(tar_bytes([("a.pdf", pdf_bytes("a")), ("a.json", b"{not json")]))
     [bad] = read_all(str(tmp_path / "bad.tar"))
-    assert bad.data is not None and bad.error.startswith("invalid metadata in a.json: ")
+    assert bad.data is not None and bad.error.kind == "invalid_metadata"
+    assert bad.error.reason.startswith("invalid metadata in a.json: ")
 
     (tmp_path / "empty.tar").write_bytes(tar_bytes([("a.txt", b"text only")]))
     [empty] = read_all(str(tmp_path / "empty.tar"))
-    assert empty.error == "tar shard has no .pdf member (members read: 1)"
+    assert empty.error == Failure("load", "bad_shard", "tar shard has no .pdf member (members read: 1)")
 
 
 def test_unknown_protocol_is_a_clear_error():
     with pytest.raises(NoInputError, match="input 'nosuch://x.pdf' cannot be opened: Protocol not known: nosuch"):
         discover_sources(["nosuch://x.pdf"])
     [doc] = read_all("nosuch://x.pdf")
-    assert doc.error == "cannot read file: Protocol not known: nosuch"
+    assert doc.error == Failure("load", "read_error", "cannot read file: Protocol not known: nosuch")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("s3fs") is not None, reason="s3fs is installed here")

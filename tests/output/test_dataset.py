@@ -68,18 +68,26 @@ def test_every_input_is_in_the_dataset_or_the_rejects(tmp_path, windows):
     sources, annotated = windows
     stats = write(tmp_path / "ds", sources, annotated)
     rejects = pq.read_table(tmp_path / "ds" / "rejects" / "rejects-00000.parquet").to_pylist()
-    assert [(r["source_path"].rsplit("/", 1)[-1], r["stage"], r["reason"]) for r in rejects] == [
-        ("not-a-pdf.pdf", "load", "not a PDF (no %PDF header)")
+    assert [(r["source_path"].rsplit("/", 1)[-1], r["stage"], r["kind"], r["reason"]) for r in rejects] == [
+        ("not-a-pdf.pdf", "load", "not_a_pdf", "not a PDF (no %PDF header)")
     ]
     assert (stats["inputs"], stats["documents"], stats["documents_in_dataset"], stats["documents_rejected"]) == (5, 5, 4, 1)
-    assert json.loads((tmp_path / "ds" / "stats.json").read_text())["rejects_by_stage"] == {"load": 1}
+    written = json.loads((tmp_path / "ds" / "stats.json").read_text())
+    assert (written["rejects_by_stage"], written["rejects_by_kind"]) == ({"load": 1}, {"not_a_pdf": 1})
 
 
 def test_an_input_that_produced_nothing_is_still_accounted_for(tmp_path, windows):
     sources, annotated = windows
     write(tmp_path / "ds", sources + ["/lost/doc.pdf"], annotated)
     rejects = pq.read_table(tmp_path / "ds" / "rejects" / "rejects-00000.parquet").to_pylist()
-    lost = {"doc_id": "", "source_path": "/lost/doc.pdf", "pages": [], "stage": "pipeline", "reason": "input produced no output"}
+    lost = {
+        "doc_id": "",
+        "source_path": "/lost/doc.pdf",
+        "pages": [],
+        "stage": "pipeline",
+        "kind": "input_lost",
+        "reason": "input produced no output",
+    }
     assert lost in rejects
 
 

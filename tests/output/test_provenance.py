@@ -18,7 +18,7 @@ from docqa.output.card import dataset_card
 from docqa.output.provenance import SourcePaths, safe_location
 from docqa.output.schema import RunInfo
 from docqa.output.writer import DatasetWriter
-from docqa.records import AnnotatedWindow, DroppedPair, QAPair
+from docqa.records import AnnotatedWindow, DroppedPair, Failure, QAPair
 from tests.conftest import ROOT
 from tests.corpora.hostile import KNOWN_PASSWORD, write_hostile_corpus
 
@@ -56,7 +56,7 @@ def _windows() -> list[AnnotatedWindow]:
         window(SIGNED, qa=kept, dropped=dropped, finish_reason="stop"),
         window(LOCAL, qa=kept, finish_reason="stop"),
         window(SHARD_MEMBER, qa=kept, dropped=dropped, finish_reason="stop"),
-        window(UNREADABLE, error=f"load: cannot read file: 403 Forbidden, url='{UNREADABLE}'"),
+        window(UNREADABLE, error=Failure("load", "read_error", f"cannot read file: 403 Forbidden, url='{UNREADABLE}'")),
     ]
 
 

@@ -145,7 +145,8 @@ def test_planted_eval_pages_are_removed_and_reported(tmp_path, pdfs, shared_corp
     rejected = [w for w in windows if w.error]
     assert [w.source_path for w in rejected] == [str(report)]
     assert rejected[0].pages[0] == 0  # the whole first window of the report goes, page 2 being the eval image
-    assert rejected[0].error.startswith(f"decontaminate: page 2 of the document is row 2 of eval set {eval_set} (pHash")
+    assert rejected[0].error.kind == "eval_page"
+    assert str(rejected[0].error).startswith(f"decontaminate: page 2 of the document is row 2 of eval set {eval_set} (pHash")
     kept = {(w.source_path, w.window) for w in windows if not w.error}
     assert kept == {(str(form), 0), (str(table), 0)} | {(str(report), n) for n in (1, 2, 3)}  # the rest of it stays
 

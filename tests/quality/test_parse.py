@@ -8,7 +8,7 @@ from docqa.config import FilterConfig
 from docqa.generate.answer import parse_completion
 from docqa.generate.prompts import load_template
 from docqa.quality.annotate import ParseQA
-from docqa.records import GeneratedWindow
+from docqa.records import Failure, GeneratedWindow
 from tests.conftest import ROOT
 
 CAPTURED = ROOT / "tests" / "fixtures" / "completions.jsonl"
@@ -105,13 +105,14 @@ def test_repeated_questions_are_dropped_after_the_first():
 
 def test_a_window_with_nothing_kept_is_rejected_with_counts():
     annotated = parse(pairs(("Q?", "unanswerable"), ("R?", "unanswerable"), ("S?", "")))
-    assert annotated.error == "filter: no QA pair kept (unanswerable: 2, empty: 1)"
+    assert annotated.error == Failure("filter", "no_pair_kept", "no QA pair kept (unanswerable: 2, empty: 1)")
 
 
 def test_truncated_json_is_rejected_with_the_finish_reason():
     annotated = parse('{"pairs":[{"question":"What is the total?","answer":"12', finish_reason="length")
-    assert annotated.error.startswith("parse: completion is not the requested JSON (json_invalid")
-    assert "finish_reason=length, 9 tokens" in annotated.error
+    assert (annotated.error.stage, annotated.error.kind) == ("parse", "not_json")
+    assert annotated.error.reason.startswith("completion is not the requested JSON (json_invalid")
+    assert "finish_reason=length, 9 tokens" in annotated.error.reason
 
 
 def test_parse_completion_rejects_other_shapes():
@@ -129,6 +130,6 @@ def test_real_completions_get_the_expected_verdict(row):
     """Completions written by the embedded engine (tests/fixtures/capture_completions.py); `expected` was
     checked by reading each completion against the filter rules."""
     annotated = parse(row["completion"], row["finish_reason"], row["prompt_id"], row["document"])
-    assert annotated.error == row["expected"].get("error")
+    assert (annotated.error and str(annotated.error)) == row["expected"].get("error")
     assert [p.question for p in annotated.qa] == row["expected"].get("kept", [])
     assert sorted(d.reason for d in annotated.dropped) == sorted(row["expected"].get("dropped", []))

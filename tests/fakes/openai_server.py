@@ -1,0 +1,54 @@
+"""A stand-in for an OpenAI-compatible server (stdlib http.server on 127.0.0.1), for the answers a real
+server cannot be made to give on demand: a refused API key, a wrong URL, another model served.
+
+`FakeEndpoint(status=401)` answers every request with that status; with status 200 it lists `models` at
+/models and answers every /completions with `completion`. Use it as a context manager; `url` is its base.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class FakeEndpoint:
+    def __init__(self, status: int = 200, models: tuple[str, ...] = ("served",), completion: str = '{"pairs": []}'):
+        self.status = status
+        self.models = models
+        self.completion = completion
+        self.requests: list[str] = []  # "GET /v1/models", ...
+
+    def __enter__(self) -> FakeEndpoint:
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                endpoint.requests.append(f"GET {self.path}")
+                self._answer({"object": "list", "data": [{"id": m, "object": "model"} for m in endpoint.models]})
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                endpoint.requests.append(f"POST {self.path}")
+                text = endpoint.completion
+                self._answer({"choices": [{"text": text, "finish_reason": "stop"}], "usage": {"completion_tokens": 5}})
+
+            def _answer(self, body: dict) -> None:
+                payload = json.dumps(body if endpoint.status == 200 else {"error": f"planned {endpoint.status}"}).encode()
+                self.send_response(endpoint.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
