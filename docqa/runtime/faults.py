@@ -45,15 +45,16 @@ def stops_the_run(exc: BaseException) -> bool:
     return isinstance(exc, SystemicFault) or is_bug(exc)
 
 
-def systemic_fault_in(exc: BaseException) -> SystemicFault | None:
-    """The SystemicFault behind `exc`, following causes: Ray re-raises a worker's exception wrapped."""
-    seen: set[int] = set()
+def systemic_fault_in(exc: BaseException | None) -> SystemicFault | None:
+    """The innermost SystemicFault behind `exc`: Ray re-raises a worker's exception wrapped in its own
+    (a RayTaskError that is also a SystemicFault, whose message is the worker's traceback)."""
+    found, seen = None, set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, SystemicFault):
-            return exc
         seen.add(id(exc))
-        exc = exc.__cause__ or getattr(exc, "cause", None) or exc.__context__
-    return None
+        if isinstance(exc, SystemicFault):
+            found = exc
+        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
+    return found
 
 
 class LoadFailureGuard:

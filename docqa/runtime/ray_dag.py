@@ -41,6 +41,9 @@ def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[lis
         # fresh local instance rather than attach to whatever /tmp/ray says was last started here.
         address = run.ray_address or os.environ.get("RAY_ADDRESS")
         ray.init(address=address or "local", num_cpus=None if address else run.num_cpus)
+    # A stage's own exception reaches the driver as itself (a SystemicFault, or a bug with its traceback),
+    # not as Ray Data's generic UserCodeException, which drops it.
+    ray.data.DataContext.get_current().raise_original_map_exception = True
     if run.object_store_mb:
         limits = ray.data.ExecutionResources.for_limits(object_store_memory=run.object_store_mb * 2**20)
         ray.data.DataContext.get_current().execution_options.resource_limits = limits

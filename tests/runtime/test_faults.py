@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from docqa.config import FilterConfig, InputConfig, LimitsConfig, RenderConfig, TextConfig, load_config
+from docqa.config import FilterConfig, InputConfig, LimitsConfig, RenderConfig, RunConfig, TextConfig, load_config
 from docqa.generate.prompts import load_template
 from docqa.ingest.load import LoadDocuments
 from docqa.quality.annotate import ParseQA
 from docqa.records import Failure, GeneratedWindow, SourceDocument
 from docqa.run import run_pipeline
-from docqa.runtime.faults import SystemicFault
+from docqa.runtime.faults import SystemicFault, systemic_fault_in
+from docqa.runtime.plan import StagePlan
 from docqa.runtime.units import work_root
 from tests.conftest import ROOT
 from tests.corpora.hostile import _page_tree_cycle
@@ -99,3 +100,20 @@ def test_an_output_that_cannot_be_written_stops_the_run(tmp_path, not_pdfs):
                       [f"input.paths={json.dumps([str(not_pdfs[0])])}", f"output.dir={blocker / 'ds'}"])
     with pytest.raises(SystemicFault, match=r"cannot write beside the output .*; choose a writable output folder"):
         run_pipeline(cfg)
+
+
+
+def test_a_systemic_fault_in_a_ray_actor_reaches_the_driver_as_itself(sample_corpus):
+    """Before, Ray Data replaced it with a UserCodeException and the run ended in a traceback."""
+    import ray
+
+    from docqa.runtime.ray_dag import run_ray
+
+    stage = LoadDocuments(InputConfig(), RenderConfig(), TextConfig(ocr_languages=["zz_missing"]), LimitsConfig())
+    try:
+        with pytest.raises(Exception) as raised:
+            list(run_ray(StagePlan([stage]), [str(sample_corpus[0])], RunConfig(num_cpus=1)))
+    finally:
+        ray.shutdown()
+    line = str(systemic_fault_in(raised.value)).splitlines()[0]
+    assert line.startswith("Tesseract language data ['zz_missing'] not in ") and line.endswith("text.ocr=false to use text layers only")
