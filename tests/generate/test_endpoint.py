@@ -1,5 +1,7 @@
 """The endpoint backend against a real OpenAI-compatible server: vLLM's own API server on the CPU with the
-embedded model, behind a proxy that fails requests on purpose to exercise the retries."""
+embedded model, behind a proxy that fails requests on purpose to exercise the retries. What a real
+server cannot be made to answer on demand (a refused key, a wrong URL, another model) comes from
+`tests.fakes.openai_server`."""
 
 import json
 import os
@@ -9,6 +11,7 @@ import threading
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +23,7 @@ from docqa.generate.vllm_engine import STRUCTURED_OUTPUTS
 from docqa.records import PromptedWindow, SourceDocument
 from docqa.runtime.plan import build_plan
 from tests.conftest import ROOT, free_port, wait_until_served
+from tests.fakes.openai_server import FakeEndpoint
 
 
 def config(**model):
@@ -34,6 +38,45 @@ def test_an_unreachable_endpoint_stops_the_batch_instead_of_rejecting_its_window
     stage = EndpointGenerateQA("m", cfg.model, cfg.sampling, response_schema(4))
     with pytest.raises(EndpointUnavailable, match="failed 3 times .*run again to resume"):
         stage([PromptedWindow("a.pdf", "id", 1, 0, [0], prompt_token_ids=[2, 3])])
+
+
+def dataset_command(tmp_path, pdf, model_dir, endpoint, *settings, api_key=None):
+    """`python -m docqa dataset` on one PDF, as a user runs it; returns (exit code, stderr lines)."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"} | {"PYTHONPATH": str(ROOT)}
+    if api_key:
+        env["OPENAI_API_KEY"] = api_key
+    command = [sys.executable, "-m", "docqa", "dataset", "--input", str(pdf), "--output", str(tmp_path / "ds")]
+    for setting in ("run.runner=local", "text.ocr=false", "output.cache_dir=null", f"model.cache_dir={model_dir}",
+                    f"model.endpoint={endpoint}", *settings):
+        command += ["--set", setting]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    return done.returncode, done.stderr.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("status", "models", "settings", "api_key", "expected"),
+    [
+        (401, (), [], None, "error: the endpoint wants an API key (HTTP 401: "),
+        (401, (), ["model.endpoint_model=served"], "wrong", "error: the endpoint refused the API key in $OPENAI_API_KEY"),
+        (404, (), ["model.endpoint_model=served"], None, "error: http://127.0.0.1:"),
+        (200, ("other",), ["model.endpoint_model=served"], None, "error: http://127.0.0.1:"),
+    ],
+    ids=["401-no-model-named", "401-model-named", "404", "model-not-served"],
+)
+def test_an_endpoint_that_no_window_can_get_past_stops_the_run_with_one_line(
+    tmp_path, sample_corpus, embedded_model, status, models, settings, api_key, expected
+):
+    """Before, a 401 with a model named made every window a reject and the run exited 0; without one,
+    the /models request died with a traceback."""
+    with FakeEndpoint(status, models or ("served",)) as endpoint:
+        code, stderr = dataset_command(tmp_path, sample_corpus[0], Path(embedded_model).parent, endpoint.url, *settings,
+                                       api_key=api_key)
+    errors = [line for line in stderr if line.startswith("error: ")]
+    assert (code, len(errors)) == (3, 1), stderr[-20:]
+    assert errors[0].startswith(expected) and not any("Traceback" in line for line in stderr)
+    fix = {401: "; set OPENAI_API_KEY to ", 404: "; check model.endpoint ", 200: "serves other, not served; set "}
+    assert fix[status] in errors[0]
+    assert not (tmp_path / "ds").exists()
 
 
 class FlakyProxy(BaseHTTPRequestHandler):
