@@ -11,6 +11,7 @@ import re
 
 from docqa.generate.prompts import PromptTemplate, choose_template
 from docqa.records import PageWindow, PromptedWindow, extend
+from docqa.runtime.faults import SystemicFault
 from docqa.runtime.stage import Resources, Stage
 
 _BLANK_RUNS = re.compile(r"\n\s*\n(\s*\n)+")
@@ -52,14 +53,14 @@ class BuildPrompts(Stage):
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.tokenizer_path, revision=self.revision)
         for template in self.templates:
             if template.form == "chat" and not self.tokenizer.chat_template:
-                raise ValueError(
+                raise SystemicFault(
                     f"prompt {template.prompt_id} is a chat prompt but {self.tokenizer_path} has no chat template "
                     "(a base model?): use completion prompts such as the set docmatix-completion"
                 )
             overhead = len(self._encode(template, ""))
             document_budget = self.max_model_len - self.max_tokens - overhead
             if document_budget < 64:
-                raise ValueError(
+                raise SystemicFault(
                     f"model.max_model_len={self.max_model_len} leaves {document_budget} tokens for page text after "
                     f"sampling.max_tokens={self.max_tokens} and the {overhead} of {template.prompt_id}: raise it"
                 )

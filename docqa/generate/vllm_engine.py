@@ -13,6 +13,7 @@ from typing import Any
 
 from docqa.config import ModelConfig, SamplingConfig
 from docqa.records import GeneratedWindow, PromptedWindow, extend
+from docqa.runtime.faults import SystemicFault
 from docqa.runtime.stage import Resources, Stage
 
 STRUCTURED_OUTPUTS = {"backend": "guidance", "disable_any_whitespace": True}
@@ -61,7 +62,13 @@ class GenerateQA(Stage):
 
     def process_batch(self, records: list[PromptedWindow]) -> list[GeneratedWindow]:
         prompts = [{"prompt_token_ids": r.prompt_token_ids} for r in records]
-        outputs = self.engine.generate(prompts, self.params, use_tqdm=False)
+        try:
+            outputs = self.engine.generate(prompts, self.params, use_tqdm=False)
+        except Exception as exc:  # the engine itself failed (died, out of memory): no window can get past it
+            raise SystemicFault(
+                f"the vLLM engine failed ({type(exc).__name__}: {exc}); see the log, fix the engine's settings "
+                "(model.engine_kwargs, model.env, model.max_model_len) and run again to resume"
+            ) from exc
         generated = []
         for record, output in zip(records, outputs, strict=True):
             completion = output.outputs[0]

@@ -18,7 +18,9 @@ from typing import TextIO
 
 def log_path(build_folder: Path) -> Path:
     """The log file of a run: beside the folder the dataset is built in, never inside what is published."""
-    return build_folder.with_name(build_folder.name + ".log")
+    folder = build_folder.absolute()
+    # "/" has no name; such an output is refused before anything is written, the log included.
+    return folder.parent / f"{folder.name or 'docqa'}.log"
 
 
 class Console:

@@ -9,6 +9,7 @@ from docqa.generate.answer import parse_completion, response_schema
 from docqa.generate.prompt_stage import BuildPrompts
 from docqa.generate.prompts import load_template
 from docqa.records import PageWindow
+from docqa.runtime.faults import SystemicFault
 from tests.conftest import ROOT
 
 PROMPTS = ROOT / "prompts"
@@ -53,7 +54,7 @@ def test_long_document_is_cut_to_fit_the_context_and_the_cut_recorded(build):
 
 
 def test_context_too_small_for_the_template_is_a_config_error(build):
-    with pytest.raises(ValueError, match="max_model_len=600"):
+    with pytest.raises(SystemicFault, match="max_model_len=600"):
         build(max_model_len=600, max_tokens=256)
 
 
@@ -77,7 +78,7 @@ def test_chat_template_uses_the_models_chat_format(embedded_model, tmp_path):
 
 
 def test_chat_prompt_for_a_model_without_chat_template_is_a_clear_error(build):
-    with pytest.raises(ValueError, match="has no chat template .* use completion prompts"):
+    with pytest.raises(SystemicFault, match="has no chat template .* use completion prompts"):
         build(template="docmatix-qa-chat-v1")
 
 

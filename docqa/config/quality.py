@@ -1,0 +1,97 @@
+"""Settings of docqa/quality: the pair filters and the evaluation sets kept out of the dataset."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from docqa.config.section import Section
+
+# Decontamination thresholds in bits of 256, chosen by bench/decontamination.py (see README).
+PAGE_DISTANCE = 74
+PAIR_PAGE_DISTANCE = 87
+
+
+class FilterConfig(Section):
+    drop_dotted_words: bool = Field(
+        False,
+        description="Docmatix's `\\w+\\.\\w+` rule, which drops code-like text but also numeric answers such "
+        "as 3.5. Off by default; turn on to reproduce Docmatix exactly.",
+    )
+    min_question_tokens: int = Field(2, ge=1, description="Shorter questions are dropped (`question_too_short`). "
+        "Tokens are words and whole numbers (\"2,774.04\" is one), and each CJK character counts as one, so "
+        "lengths do not depend on the model.")
+    max_question_tokens: int = Field(60, gt=0, description="Longer questions are dropped (`question_too_long`).")
+    min_answer_tokens: int = Field(1, ge=1, description="Shorter answers are dropped (`answer_too_short`).")
+    max_answer_tokens: int = Field(150, gt=0, description="Longer answers are dropped (`answer_too_long`).")
+    min_support: float = Field(
+        0.7,
+        ge=0,
+        le=1,
+        description="Grounding: pairs whose answer the window's page text supports less than this are dropped "
+        "(`ungrounded`). 1.0 means the answer occurs verbatim once both are folded (case, accents, punctuation "
+        "and digit grouping ignored, numbers matched whole: \"35\" is not found in \"0.35\"); below, the share "
+        "of its words and numbers found together in one passage, each missing number counting twice. 0 turns "
+        "the filter off; the score is stored on every pair. 0.7 is the best F1 on one half of 104 hand-labelled "
+        "engine outputs; on the other half it kept 12 pairs, 5 of them supported, and every supported one "
+        "(precision 0.42, recall 1.0; bench/grounding.py).",
+    )
+    min_script_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="A question or answer written mostly in a script (Latin, Cyrillic, CJK, ...) that makes up "
+        "less than this share of the document's letters is dropped (`script_mismatch`). 0 turns it off.",
+    )
+    near_duplicate_jaccard: float | None = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="Across the whole dataset, a pair whose words (question and answer together) overlap an "
+        "earlier kept pair's by at least this Jaccard similarity is dropped (`near_duplicate`); exact "
+        "repeats after normalisation are dropped as `duplicate`. Null keeps near-duplicates (exact repeats "
+        "are always dropped).",
+    )
+
+
+class DecontaminateConfig(Section):
+    eval_sets: list[str] = Field(
+        default_factory=list,
+        description="Evaluation sets to keep out of the dataset (copies you hold of DocVQA, InfoVQA, ChartQA...; "
+        "nothing is downloaded): local paths or fsspec URLs of Parquet files, of folders of Parquet or Arrow "
+        "files (the Hub's layout, `datasets.save_to_disk`), or glob patterns of such files (one split). Each "
+        "needs a column of images (`image` or `images`: {bytes, path} structs or raw bytes, or lists of them) "
+        "and one of questions (`question`, `query`, "
+        "`questions`, `queries` or `texts`: strings, lists of strings, or lists of structs with a `user`, "
+        "`question` or `query` field). A window with a page that is an eval image is rejected; a pair asking "
+        "an eval question about a page like that question's image is dropped (`contaminated`). Empty: no check.",
+    )
+    index_dir: str = Field(
+        ".cache/eval-index",
+        description="Folder (or fsspec URL) where each eval set's index is cached, named by the content hash of "
+        "its files: built on first use, found again while the files are unchanged.",
+    )
+    max_page_distance: int = Field(
+        PAGE_DISTANCE,
+        ge=0,
+        le=256,
+        description="A page whose perceptual hash (256 bits; 16 crops of its inked area, the best pairing with "
+        "an eval image's crops counts) differs from an eval image's in at most this many bits is that image: "
+        "its window is rejected. Chosen on half of a labelled set of shared/corpus pages re-encoded, resized, "
+        "cropped 2-5 % and rotated 1 degree; on the other half it caught 28 of 29 and matched 0 of 48 "
+        "unrelated pages, but also a differently filled copy of the same form (bench/decontamination.py, README).",
+    )
+    max_pair_page_distance: int = Field(
+        PAIR_PAGE_DISTANCE,
+        ge=0,
+        le=256,
+        description="Looser bound for pairs: a pair whose question overlaps an eval question is dropped only when "
+        "a page of its window is within this many bits of that question's image (never on the question alone: "
+        "templated questions such as 'What is the date?' are asked of every form).",
+    )
+    question_ngram: int = Field(3, gt=0, description="Questions are compared as sets of word n-grams of this n.")
+    min_question_overlap: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Jaccard similarity of n-gram sets at or above which a question counts as an eval question.",
+    )

@@ -1,0 +1,45 @@
+"""Settings of docqa/runtime: how the stages run (Ray or a plain loop) and what they may use."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from docqa.config.section import Section
+
+
+class RunConfig(Section):
+    runner: Literal["ray", "local"] = Field(
+        "ray", description="`ray`: the streaming Ray Data DAG. `local`: the same stages in a plain loop (debugging)."
+    )
+    ray_address: str | None = Field(
+        None,
+        description="Ray cluster address (e.g. `auto`, `head:6379`); empty joins the cluster of the Ray job this runs in "
+        "(RAY_ADDRESS), else starts a fresh local Ray instance.",
+    )
+    num_cpus: int | None = Field(None, description="CPUs a local Ray instance may use (default: all).")
+    object_store_mb: int | None = Field(
+        None,
+        gt=0,
+        description="Most object-store memory (MiB) the DAG's blocks in flight may hold, page images included; "
+        "upstream stages pause when it is reached (default: Ray Data's share of the object store).",
+    )
+    load_workers: int = Field(
+        2, gt=0, description="PDF loading workers (render, text, OCR), each with its own isolated document process."
+    )
+    load_num_cpus: float = Field(0.5, gt=0, description="CPUs reserved per PDF loading worker in Ray's accounting.")
+    prompt_batch_size: int = Field(16, gt=0, description="Examples per batch in the prompt-building stage.")
+    stop_after_failed_documents: int = Field(
+        50,
+        ge=0,
+        description="Stop the run (exit code 3) when this many documents have finished, none loaded, and all "
+        "failed to load with the same kind of failure (a missing password, OCR data, a limit set too low): a "
+        "setting, not the files, is likely wrong. Filter and deduplication rejects never count. 0: never stop.",
+    )
+    verbose: bool = Field(
+        False,
+        description="Show Ray's and vLLM's logs on the console (`--verbose`). Off: they go to the run's log file "
+        "beside the output folder (`<output>.log`, appended, kept), and the console shows one progress line, the "
+        "pipeline's own messages and a summary.",
+    )
