@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -45,14 +46,25 @@ def stops_the_run(exc: BaseException) -> bool:
     return isinstance(exc, SystemicFault) or is_bug(exc)
 
 
+# Writing anything (work units, the page cache, shards) failed because the storage is full, over quota, or
+# read-only: every later write would fail alike.
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
 def systemic_fault_in(exc: BaseException | None) -> SystemicFault | None:
-    """The innermost SystemicFault behind `exc`: Ray re-raises a worker's exception wrapped in its own
-    (a RayTaskError that is also a SystemicFault, whose message is the worker's traceback)."""
+    """The innermost SystemicFault behind `exc` (Ray re-raises a worker's exception wrapped in its own: a
+    RayTaskError that is also a SystemicFault, whose message is the worker's traceback), or one made of
+    storage that is full or read-only."""
     found, seen = None, set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         if isinstance(exc, SystemicFault):
             found = exc
+        elif found is None and isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
+            found = SystemicFault(
+                f"cannot write: {exc.strerror or exc} (errno {exc.errno}); free space or choose another --output "
+                "and cache folder, then run the same command again to resume"
+            )
         exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
     return found
 

@@ -9,6 +9,7 @@ load sets up no later stage.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,18 @@ def test_an_unreadable_file_is_a_reject_with_its_reason_and_the_run_goes_on(plac
     rejects = {Path(r["source_path"]).name: r for r in pq.read_table(place / "out" / "rejects").to_pylist()}
     assert set(rejects) == {"ghost.pdf", "notes.pdf"}  # every input accounted for
     assert "cannot read" in rejects["ghost.pdf"]["reason"] and "not a PDF" in rejects["notes.pdf"]["reason"]
+
+
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs util-linux's prlimit to cap file sizes")
+def test_a_full_disk_stops_the_run_with_one_line_and_publishes_nothing(place):
+    """`prlimit --fsize` makes every write past 3 kB fail as a full disk would (EFBIG, like ENOSPC)."""
+    (place / "inputs" / "notes.pdf").write_text("meeting notes, not a PDF")
+    (place / "inputs" / "invoice.pdf").unlink()  # rejected at load: no engine, only the writes matter
+    before = snapshot(place / "inputs")
+    command = ["prlimit", "--fsize=3000", sys.executable, "-m", "docqa", "dataset", "--input", str(place / "inputs"),
+               "--output", str(place / "out"), *FAST, "--set", f"output.cache_dir={place / 'cache'}"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 3, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot write") and "run the same command again" in lines[0]
+    assert not (place / "out").exists() and snapshot(place / "inputs") == before
