@@ -21,10 +21,12 @@ import hashlib
 import json
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from tokenizers import Tokenizer
+
+from tests.fakes.json_http import JSONHandler
 
 MODEL_ID = "stand-in"
 
@@ -57,19 +59,19 @@ class StandInModel:
         self.server = _Server(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JSONHandler]:
         model = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JSONHandler):
             def do_GET(self):
                 if self.path == "/v1/models":
-                    return self._send(200, {"object": "list", "data": [{"id": MODEL_ID, "object": "model"}]})
-                self._send(404, {"error": f"no route {self.path}"})
+                    return self.send_json(200, {"object": "list", "data": [{"id": MODEL_ID, "object": "model"}]})
+                self.send_json(404, {"error": f"no route {self.path}"})
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if self.path != "/v1/completions":
-                    return self._send(404, {"error": f"no route {self.path}"})
+                    return self.send_json(404, {"error": f"no route {self.path}"})
                 ids = body["prompt"]
                 pairs = stand_in_pairs(model.tokenizer.decode(ids, skip_special_tokens=True), ids)
                 with model.lock:
@@ -79,18 +81,7 @@ class StandInModel:
                     model.released.wait()
                 text = json.dumps({"pairs": pairs})
                 usage = {"prompt_tokens": len(ids), "completion_tokens": len(text) // 4}
-                self._send(200, {"choices": [{"index": 0, "text": text, "finish_reason": "stop"}], "usage": usage})
-
-            def _send(self, status, payload):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
+                self.send_json(200, {"choices": [{"index": 0, "text": text, "finish_reason": "stop"}], "usage": usage})
 
         return Handler
 

@@ -7,9 +7,10 @@ server cannot be made to give on demand: a refused API key, a wrong URL, another
 
 from __future__ import annotations
 
-import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from tests.fakes.json_http import JSONHandler
 
 
 class FakeEndpoint:
@@ -22,7 +23,7 @@ class FakeEndpoint:
     def __enter__(self) -> FakeEndpoint:
         endpoint = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JSONHandler):
             def do_GET(self):
                 endpoint.requests.append(f"GET {self.path}")
                 self._answer({"object": "list", "data": [{"id": m, "object": "model"} for m in endpoint.models]})
@@ -34,15 +35,7 @@ class FakeEndpoint:
                 self._answer({"choices": [{"text": text, "finish_reason": "stop"}], "usage": {"completion_tokens": 5}})
 
             def _answer(self, body: dict) -> None:
-                payload = json.dumps(body if endpoint.status == 200 else {"error": f"planned {endpoint.status}"}).encode()
-                self.send_response(endpoint.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
+                self.send_json(endpoint.status, body if endpoint.status == 200 else {"error": f"planned {endpoint.status}"})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

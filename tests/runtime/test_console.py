@@ -8,13 +8,14 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
 from docqa.output.hub import folder_files
 from docqa.output.summary import summary
 from tests.conftest import ROOT
+from tests.fakes.json_http import JSONHandler
 
 PAIRS = {
     "pairs": [
@@ -24,7 +25,7 @@ PAIRS = {
 }
 
 
-class StubModel(BaseHTTPRequestHandler):
+class StubModel(JSONHandler):
     def do_GET(self):
         self._answer({"data": [{"id": "stub"}]})
 
@@ -35,15 +36,7 @@ class StubModel(BaseHTTPRequestHandler):
         )
 
     def _answer(self, body):
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+        self.send_json(200, body)
 
 
 @pytest.fixture(scope="module")
