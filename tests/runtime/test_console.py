@@ -110,7 +110,10 @@ def test_a_run_that_stops_says_why_in_one_line_and_keeps_the_traceback_in_the_lo
 
 
 class SlowModel(StubModel):
+    asked = threading.Event()  # the run has reached generation
+
     def do_POST(self):
+        SlowModel.asked.set()
         time.sleep(2)
         super().do_POST()
 
@@ -122,9 +125,7 @@ def test_ctrl_c_says_how_to_resume_in_one_line(inputs, tmp_path, embedded_model)
                "--set", f"model.endpoint=http://127.0.0.1:{server.server_port}/v1", "--set", "output.cache_dir=",
                "--set", "run.runner=local"]
     run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    while "input(s) ->" not in run.stdout.readline():  # the run has started its work
-        pass
-    time.sleep(3)
+    assert SlowModel.asked.wait(300), "the run never asked the model"  # interrupted mid-generation, not in set-up
     run.send_signal(signal.SIGINT)
     out, err = run.communicate(timeout=120)
     server.shutdown()
