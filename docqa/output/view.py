@@ -164,6 +164,9 @@ def _index_page(dataset: Path, stats: dict[str, Any], rejects: list[dict[str, An
         figures.append(["cost", escape(cost_line(stats["cost"]))])
     if "pipeline_version" in stats:
         figures.append(["pipeline, schema", escape(f"{stats['pipeline_version']}, rows v{stats['schema_version']}")])
+    for eval_set, removed in stats.get("quality", {}).get("removed_as_contaminated", {}).items():
+        counts = ", ".join(f"{n} {what.removesuffix('_removed')}" for what, n in removed.items())
+        figures.append([f"kept out as in {escape(eval_set)}", escape(counts)])
     dropped = [
         [f"<code>{escape(r)}</code>", str(n)] for r, n in Counter(stats.get("qa_dropped_by_reason", {})).most_common()
     ]

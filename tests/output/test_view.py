@@ -225,3 +225,15 @@ def test_in_a_browser_each_answer_is_boxed_where_it_is_printed(dataset, browser,
     assert red[0] > 150 and red[1] < 110 and red[2] < 110, red
     browser.open((index.parent / "rejects.html").as_uri())
     assert browser.errors == []  # on any of the three pages: no script error, no file that failed to load
+
+
+def test_the_index_names_what_each_eval_set_kept_out(dataset, tmp_path):
+    out, _ = dataset
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    stats = json.loads((copy / "stats.json").read_text())
+    stats["quality"]["removed_as_contaminated"] = {"docvqa-test": {"windows_removed": 2, "pages_removed": 3, "pairs_removed": 1}}
+    (copy / "stats.json").write_text(json.dumps(stats))
+    write_view(copy)
+    index = (view_folder(copy) / "index.html").read_text()
+    assert "kept out as in docvqa-test" in index and "2 windows, 3 pages, 1 pairs" in index
