@@ -74,7 +74,8 @@ def test_make_dataset_runs_as_a_ray_job_and_survives_losing_a_worker_node(cluste
     out = tmp_path / "dataset"
     # The engine (1.5 CPUs) fits only on the 2-CPU worker node; loading and prompting share the 1-CPU head.
     # A small object-store budget: the DAG must still finish, pausing loading while blocks are in flight.
-    settings = "run.load_workers=2 run.object_store_mb=256 model.num_cpus=1.5 output.cache_dir=null sampling.temperature=0"
+    # run.verbose: vLLM's lines stay in the job's streamed logs (instead of the run's log file), to watch for.
+    settings = "run.load_workers=2 run.object_store_mb=256 model.num_cpus=1.5 output.cache_dir=null sampling.temperature=0 run.verbose=true"
     job = subprocess.Popen(
         ["make", "--no-print-directory", "dataset", f"INPUT={inputs}", f"OUTPUT={out}", f"SET={settings}"],
         cwd=ROOT, env={**os.environ, "RAY_ADDRESS": address}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
