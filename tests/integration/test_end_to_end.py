@@ -155,7 +155,8 @@ def test_a_failed_upload_keeps_the_work_and_a_rerun_only_uploads(inputs, tmp_pat
     blocked.unlink()
     log = run(command)
     assert "Resuming: 1 input(s) already done, 0 to go" in log
-    assert list((tmp_path / "staging").iterdir()) == []  # uploaded, then the staging copy and the work removed
+    # Uploaded, then the staging copy and the work removed; the run's log stays, beside where it was built.
+    assert [p.suffix for p in (tmp_path / "staging").iterdir()] == [".log"]
     stats = json.loads((blocked / "dataset" / "stats.json").read_text())
     assert stats["documents_in_dataset"] + stats["documents_rejected"] == 1 and (blocked / "dataset" / "README.md").exists()
 
