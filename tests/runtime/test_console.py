@@ -124,7 +124,10 @@ def test_ctrl_c_says_how_to_resume_in_one_line(inputs, tmp_path, embedded_model)
     command = [sys.executable, "-m", "docqa", "dataset", "--input", str(inputs), "--output", str(tmp_path / "dataset"),
                "--set", f"model.endpoint=http://127.0.0.1:{server.server_port}/v1", "--set", "output.cache_dir=",
                "--set", "run.runner=local"]
-    run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A process inherits an ignored SIGINT (an earlier test's child may have left it ignored here), and Python
+    # then never raises KeyboardInterrupt: start the run as a terminal would, with Ctrl-C in force.
+    run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert SlowModel.asked.wait(300), "the run never asked the model"  # interrupted mid-generation, not in set-up
     run.send_signal(signal.SIGINT)
     out, err = run.communicate(timeout=120)
