@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import fsspec
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from docqa.config import Config
@@ -142,16 +143,27 @@ class UnitStore:
                 completed += 1
         return completed
 
+    def committed(self) -> list[tuple[str, str]]:
+        """(input, unit name) of every committed unit, in input order: what `read_committed` reads, in any
+        process that sees the work folder."""
+        return [(s, self._names[s]) for s in self.sources if self.is_done(s)]
+
     def read(self, unit: str) -> list[AnnotatedWindow]:
-        windows = from_table(AnnotatedWindow, pq.read_table(self.done_dir / self._names[unit]))
-        return sorted(windows, key=lambda w: w.unit_index)
+        return from_table(AnnotatedWindow, read_committed(self.done_dir.parent, self._names[unit]))
 
     def document_texts(self, unit: str) -> dict[str, str]:
         """The page texts of the unit's documents that reached the dataset stage, by doc_id, without
         reading their images."""
-        table = pq.read_table(self.done_dir / self._names[unit], columns=["doc_id", "window", "texts", "error"])
+        table = read_committed(self.done_dir.parent, self._names[unit], columns=["doc_id", "window", "texts", "error"])
         texts: dict[str, list[tuple[int, str]]] = {}
         for row in table.to_pylist():
             if row["error"] is None:
                 texts.setdefault(row["doc_id"], []).append((row["window"], "\n".join(row["texts"])))
         return {doc_id: "\n".join(text for _, text in sorted(parts)) for doc_id, parts in texts.items()}
+
+
+def read_committed(work_dir: Path, name: str, columns: list[str] | None = None) -> pa.Table:
+    """The records of the committed unit `name` in the run's work folder `work_dir`, each once, in the order
+    the unit produced them; `columns` reads only those, and unit_index."""
+    wanted = None if columns is None else sorted({*columns, "unit_index"})
+    return pq.read_table(work_dir / "units" / name, columns=wanted).sort_by("unit_index")
