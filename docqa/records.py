@@ -77,6 +77,7 @@ class PageWindow:
     texts: list[str] = field(default_factory=list)  # page texts, one per page
     text_sources: list[str] = field(default_factory=list)  # where each text came from: "layer" or "ocr"
     words: list[PageWords] = field(default_factory=list)  # the words of each page, for answer localisation
+    structure_pairs: list[QAPair] = field(default_factory=list)  # pairs read off the pages' tables, forms, lines
     ocr_engine: str = ""  # the OCR engine and its language data, when any page was OCRed
     source_metadata: str = ""  # JSON metadata that came with the document (a PDFA sample's .json)
     from_cache: bool = False  # pages and texts came from the page cache, not from rendering
@@ -111,6 +112,7 @@ class QAPair:
     support: float = 0.0  # how well the window's text supports the answer (docqa.quality.grounding.support_score)
     page: int = -1  # index in the window's images of the page that prints the answer; -1: not found
     boxes: list[list[float]] = field(default_factory=list)  # [x0, y0, x1, y1] in pixels of that image
+    origin: str = "llm"  # what wrote it: llm, or the page's structure (table, form, key_value: docqa.ingest.structure)
 
 
 @dataclass
@@ -119,6 +121,7 @@ class DroppedPair:
     answer: str
     reason: str
     support: float = 0.0
+    origin: str = "llm"
 
 
 @dataclass

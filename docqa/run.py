@@ -25,7 +25,7 @@ from docqa.quality.dedup import DatasetDeduplicator, near_copy_groups
 from docqa.records import AnnotatedWindow
 from docqa.runtime.console import Console
 from docqa.runtime.faults import LoadFailureGuard, SystemicFault
-from docqa.runtime.plan import StagePlan, build_plan, eval_sets
+from docqa.runtime.plan import StagePlan, build_plan, eval_sets, uses_llm
 from docqa.runtime.units import UnitStore, run_key, work_root
 
 
@@ -84,13 +84,14 @@ def run_pipeline(config: Config, console: Console | None = None) -> dict[str, An
     except OSError as exc:
         raise SystemicFault(f"cannot write beside the output {out} ({exc}); choose a writable output folder") from exc
     pending = store.pending()
-    label = model_label(config.model)
+    label = model_label(config.model) if uses_llm(config) else "no model (pairs read off the PDFs' structure)"
     console.start()
     print(f"{len(sources)} input(s) -> {safe_location(config.output.dir)} with {label}", file=console.out, flush=True)
     if len(pending) < len(sources):
         print(f"Resuming: {len(sources) - len(pending)} input(s) already done, {len(pending)} to go", file=console.out, flush=True)
     if pending:
-        plan = build_plan(config, templates, resolve_model(config.model), label)
+        model_path = resolve_model(config.model) if uses_llm(config) else ""  # a model is prepared only to be used
+        plan = build_plan(config, templates, model_path, label)
         progress = tqdm(total=len(pending), desc="inputs done", unit="input", file=console.out, mininterval=1, dynamic_ncols=True)
         with progress:
             counts = {"examples": 0, "rejected": 0, "pairs kept": 0, "dropped": 0}

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError
 
-from docqa.config.generate import EMBEDDED_MODEL, ModelConfig, PromptConfig, SamplingConfig
+from docqa.config.generate import EMBEDDED_MODEL, ModelConfig, PromptConfig, QAConfig, SamplingConfig
 from docqa.config.ingest import InputConfig, LimitsConfig, RenderConfig, TextConfig
 from docqa.config.output import CostConfig, OutputConfig
 from docqa.config.quality import PAGE_DISTANCE, PAIR_PAGE_DISTANCE, DecontaminateConfig, FilterConfig
@@ -25,7 +25,7 @@ from docqa.redaction import redact, redacted_fields
 __all__ = [
     "EMBEDDED_MODEL", "PAGE_DISTANCE", "PAIR_PAGE_DISTANCE", "Config", "ConfigError", "CostConfig",
     "DecontaminateConfig", "FilterConfig", "InputConfig", "LimitsConfig", "ModelConfig", "OutputConfig",
-    "PromptConfig", "RenderConfig", "RunConfig", "SamplingConfig", "Section", "TextConfig", "apply_override",
+    "PromptConfig", "QAConfig", "RenderConfig", "RunConfig", "SamplingConfig", "Section", "TextConfig", "apply_override",
     "dump_config", "load_config",
 ]
 
@@ -35,6 +35,7 @@ class Config(Section):
     render: RenderConfig = Field(default_factory=RenderConfig, description="Page images.")
     text: TextConfig = Field(default_factory=TextConfig, description="Page text: text layer, OCR.")
     limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Bounds per document.")
+    qa: QAConfig = Field(default_factory=QAConfig, description="Where QA pairs come from: the LLM, the PDF's structure.")
     prompt: PromptConfig = Field(default_factory=PromptConfig, description="Prompt template.")
     model: ModelConfig = Field(default_factory=ModelConfig, description="LLM and engine.")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="Generation parameters.")

@@ -1,8 +1,8 @@
-"""Settings of docqa/generate: the prompts, the model and its engine, and sampling."""
+"""Settings of docqa/generate: where QA pairs come from, the prompts, the model and its engine, and sampling."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -10,6 +10,30 @@ from docqa.config.section import Section
 from docqa.redaction import SECRET_ENTRIES, SECRET_LOCATIONS
 
 EMBEDDED_MODEL = "embedded:gemma-3-270m"
+
+
+Generator = Literal["llm", "table", "form", "key_value"]
+
+
+class QAConfig(Section):
+    generators: list[Generator] = Field(
+        default_factory=lambda: ["llm", "table", "form", "key_value"],
+        min_length=1,
+        description="Where QA pairs come from; each kept pair names its own (`texts[].origin`). `llm`: the "
+        "model writes them from the page text (`prompt`, `model`, `sampling`). The others read them off the "
+        "PDF's structure, answers printed on the page by construction (docqa/ingest/structure.py): `table` "
+        "(ruled tables: 'What is the <column header> of <row label>?'), `form` (filled AcroForm fields by "
+        "their label; check boxes as Yes/No), `key_value` (lines such as 'Invoice date: 12 March 2024'). "
+        "Without `llm` no model is loaded and no prompt is built. Structure pairs are read when a document "
+        "is loaded, whatever this says, so changing it re-renders nothing.",
+    )
+    max_structure_pairs_per_page: int = Field(
+        10,
+        ge=0,
+        description="At most this many structure pairs (table, form, key_value) kept per page, after the "
+        "filters, spread evenly over the page's pairs in reading order; the rest are dropped as "
+        "`over_page_limit`, so one long table does not fill a row with one template. 0: no limit.",
+    )
 
 
 class PromptConfig(Section):

@@ -7,8 +7,9 @@ run. A document that hits a limit is rejected with the setting to raise ("load: 
 of 4 GiB (limits.document_memory_gb)", "load: timed out after 120 s (limits.document_timeout_s)") and is
 never cached, so a rerun with a higher limit loads it. Pages are rendered at `render.dpi`, the longest
 side capped at `render.max_side_px` and the pixels at `limits.max_page_megapixels`. A page's text comes
-from its text layer when that layer is plausible, else from OCR (`docqa.ingest.text`). A document with
-more pages than `max_pages_per_example` is split into consecutive windows, or skipped, as configured.
+from its text layer when that layer is plausible, else from OCR (`docqa.ingest.text`). QA pairs are read
+off its tables, form fields and label/value lines while it is open (`docqa.ingest.structure`). A document
+with more pages than `max_pages_per_example` is split into consecutive windows, or skipped, as configured.
 Every failure of a document becomes a reject naming its kind and cause; a bug in this code, even one
 raised in the worker, stops the run with its traceback.
 """
@@ -35,8 +36,9 @@ from docqa.ingest.isolation import (
     is_out_of_memory,
 )
 from docqa.ingest.sources import iter_documents
+from docqa.ingest.structure import page_structure_pairs
 from docqa.ingest.text import OCRUnavailable, ocr_engine_version, page_text, require_ocr
-from docqa.records import Failure, PageWindow, PageWords, SourceDocument
+from docqa.records import Failure, PageWindow, PageWords, QAPair, SourceDocument
 from docqa.runtime.faults import SystemicFault, is_bug, stops_the_run
 from docqa.runtime.page_cache import PageCache
 from docqa.runtime.stage import Resources, Stage
@@ -115,6 +117,17 @@ def _pages_label(pages: list[int]) -> str:
     return f"page {pages[0] + 1}" if len(pages) == 1 else f"pages {pages[0] + 1}-{pages[-1] + 1}"
 
 
+def _structure_pairs(page: pymupdf.Page, words: tuple, zoom: float, index: int) -> list[QAPair]:
+    """The page's table, form and label/value pairs (`docqa.ingest.structure`); none when MuPDF fails to
+    read its tables or fields, which costs those pairs, not the page."""
+    try:
+        return page_structure_pairs(page, words, zoom, index)
+    except Exception as exc:
+        if is_out_of_memory(exc) or is_bug(exc):
+            raise
+        return []
+
+
 def load_document(request: LoadRequest) -> list[PageWindow]:
     """Open one PDF and turn it into windows; runs inside the isolated worker."""
     try:
@@ -184,10 +197,12 @@ def _window(doc: pymupdf.Document, request: LoadRequest, index: int, pages: list
         window.texts.append("" if extracted.verdict_reason else extracted.text)
         window.text_sources.append(extracted.source)
         window.words.append(_page_words(page, extracted.words if not extracted.verdict_reason else (), zoom))
+        if extracted.source == "layer" and not extracted.verdict_reason:
+            window.structure_pairs += _structure_pairs(page, extracted.words, zoom, len(window.images) - 1)
     if "ocr" in window.text_sources:
         window.ocr_engine = settings.ocr_engine
     if len(unusable) == len(pages):
-        window.images, window.texts, window.text_sources, window.words = [], [], [], []
+        window.images, window.texts, window.text_sources, window.words, window.structure_pairs = [], [], [], [], []
         reason = f"no usable text on {_pages_label(pages)} ({'; '.join(unusable)})"
         window.error = Failure("load", "no_usable_text", reason)
     return window

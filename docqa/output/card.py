@@ -63,6 +63,23 @@ def eval_sets_removed(config: Config, removed: dict[str, dict[str, int]]) -> str
     return "\n".join(lines)
 
 
+# What each generator of `qa.generators` does, for the card.
+GENERATORS = {
+    "llm": "the LLM wrote pairs from the page text",
+    "table": "ruled tables, each cell asked for by its column header and row label",
+    "form": "filled form fields asked for by their label, check boxes as Yes/No",
+    "key_value": "label/value lines such as 'Invoice date: 12 March 2024'",
+}
+
+
+def origins_line(config: Config, kept: dict[str, int]) -> str:
+    """Which generators ran, and how many kept pairs each gave."""
+    parts = [f"`{g}` ({GENERATORS[g]}): {kept.get(g, 0)} kept" for g in config.qa.generators]
+    limit = config.qa.max_structure_pairs_per_page
+    cap = f"; at most {limit} structure pairs per page (`over_page_limit`)" if limit else ""
+    return "; ".join(parts) + cap
+
+
 def dataset_card(config: Config, templates: list[PromptTemplate], model: str, stats: dict[str, Any]) -> str:
     name = config.output.dataset_name
     dotted = "; also any text matching `\\w+\\.\\w+` (the Docmatix rule)" if config.filters.drop_dotted_words else ""
@@ -91,12 +108,14 @@ def dataset_card(config: Config, templates: list[PromptTemplate], model: str, st
 
 Document question answering examples for training vision-language models, made the way Docmatix was:
 PDF pages rendered to images, their text given to an LLM that wrote question/answer pairs, the pairs
-parsed and filtered. Each row holds up to {config.render.max_pages_per_example} page images of one PDF and the
+parsed and filtered; pairs are also read off the PDFs' own tables, form fields and label/value lines, their
+answers printed on the page by construction (each pair's `origin` says which). Each row holds up to {config.render.max_pages_per_example} page images of one PDF and the
 QA pairs about them.
 
 ## How it was made
 
 - **Source:** {stats.get("inputs", 0)} input(s): {sources}. {SOURCE_PATHS[mode]}
+- **QA pairs:** {origins_line(config, stats.get("qa_kept_by_origin", {}))}.
 - **Model:** `{model}`, sampling temperature {config.sampling.temperature}, top_p {config.sampling.top_p},
   max_tokens {config.sampling.max_tokens}, seed {config.sampling.seed}; answers constrained to JSON.
 - **Prompts:** one per document, drawn from its hash (seed {config.prompt.seed}); each row names its own:
@@ -146,6 +165,6 @@ from datasets import load_dataset
 
 ds = load_dataset("path/to/this/folder-or-hub-repo", split="train")
 ds[0]["images"][0]  # a PIL image
-ds[0]["texts"]      # [{{"user": question, "assistant": answer, "source": ...}}, ...]
+ds[0]["texts"]      # [{{"user": question, "assistant": answer, "source": ..., "origin": "llm"}}, ...]
 ```
 """

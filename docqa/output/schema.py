@@ -13,7 +13,7 @@ import datasets
 from docqa.records import AnnotatedWindow, Reject
 
 SPLITS = ("train", "test")
-SCHEMA_VERSION = 1  # of the rows below: raised when a column is added, removed or changes meaning
+SCHEMA_VERSION = 2  # of the rows below: raised when a column is added, removed or changes meaning
 
 
 def pipeline_version() -> str:
@@ -28,7 +28,12 @@ FEATURES = datasets.Features(
         "id": datasets.Value("string"),
         "images": datasets.List(datasets.Image()),
         "texts": datasets.List(
-            {"user": datasets.Value("string"), "assistant": datasets.Value("string"), "source": datasets.Value("string")}
+            {
+                "user": datasets.Value("string"),
+                "assistant": datasets.Value("string"),
+                "source": datasets.Value("string"),
+                "origin": datasets.Value("string"),
+            }
         ),
         "grounding": datasets.List(
             {
@@ -60,9 +65,12 @@ FEATURES = datasets.Features(
 COLUMN_DESCRIPTIONS = {
     "id": "`<doc_id[:24]>-<window>`: the same for a window across reruns and regenerations",
     "images": "page images of the example, in page order (at most 4 consecutive pages of one PDF)",
-    "texts": "QA pairs: `user` is the question, `assistant` the answer, `source` the PDF and pages",
+    "texts": "QA pairs: `user` is the question, `assistant` the answer, `source` the PDF and pages, `origin` what "
+    "wrote the pair: `llm` (the model, from the page text), or the PDF's structure, the answer printed on the page "
+    "by construction: `table` (a cell, by its column header and row label), `form` (a filled form field, by its "
+    "label; check boxes as Yes/No) or `key_value` (a line such as 'Invoice date: 12 March 2024')",
     "grounding": "per QA pair, as in `texts`: `support`, how well the page text supports the answer (1.0: it "
-    "occurs verbatim); `page`, the index in `images` of the page that prints it (-1: not found); `boxes`, "
+    "occurs verbatim; 1.0 for structure pairs, read where their boxes are); `page`, the index in `images` of the page that prints it (-1: not found); `boxes`, "
     "`[x0, y0, x1, y1]` in pixels of that image, one per line of text where it is printed",
     "doc_id": "sha256 of the PDF's bytes",
     "source_path": "where the PDF was read from, as `output.source_paths` records it (see the card's Source section)",
@@ -95,6 +103,7 @@ class DroppedPairRow:
     answer: str
     reason: str
     support: float
+    origin: str  # llm, table, form or key_value (see the `texts` column)
 
 
 @dataclass
@@ -114,7 +123,7 @@ def dataset_row(window: AnnotatedWindow, run: RunInfo, source_path: str) -> dict
     return {
         "id": f"{window.doc_id[:24]}-{window.window}",
         "images": [{"bytes": image, "path": None} for image in window.images],
-        "texts": [{"user": p.question, "assistant": p.answer, "source": source} for p in window.qa],
+        "texts": [{"user": p.question, "assistant": p.answer, "source": source, "origin": p.origin} for p in window.qa],
         "grounding": [{"support": p.support, "page": p.page, "boxes": p.boxes} for p in window.qa],
         "doc_id": window.doc_id,
         "source_path": source_path,

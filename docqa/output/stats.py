@@ -25,6 +25,7 @@ class Stats:
     pages_ocr: int = 0
     qa_generated: int = 0
     qa_kept: int = 0
+    qa_kept_by_origin: Counter = field(default_factory=Counter)  # llm, table, form, key_value
     qa_dropped: Counter = field(default_factory=Counter)
     rejects_by_stage: Counter = field(default_factory=Counter)
     rejects_by_kind: Counter = field(default_factory=Counter)
@@ -58,6 +59,7 @@ class Stats:
             self.finish_reasons[window.finish_reason] += 1
         self.qa_generated += len(window.qa) + len(window.dropped)
         self.qa_kept += len(window.qa)
+        self.qa_kept_by_origin.update(p.origin for p in window.qa)
         # A contaminated pair's reason names the eval row it asks: counted here by eval set, not by row.
         self.qa_dropped.update(d.reason.partition(":")[0] for d in window.dropped)
         for name in filter(None, (named_eval_set(d.reason) for d in window.dropped)):
@@ -90,6 +92,9 @@ class Stats:
             "qa_drop_rate_by_reason": {r: round(n / generated, 4) for r, n in self.qa_dropped.most_common()},
             "qa_kept_rate": round(self.qa_kept / generated, 4),
             "qa_per_page": round(self.qa_kept / max(self.pages_in_dataset, 1), 3),
+            "qa_per_page_by_origin": {
+                origin: round(n / max(self.pages_in_dataset, 1), 3) for origin, n in self.qa_kept_by_origin.most_common()
+            },
             "answers_located_on_page": round(self.answers_located / max(self.qa_kept, 1), 4),
             "answer_tokens_histogram": histogram(self.answer_tokens, [1, 2, 4, 8, 16, 32, 64, 128]),
             "support_histogram_kept": histogram(self.support_kept, [i / 10 for i in range(11)]),

@@ -13,7 +13,7 @@ Layout of the output folder, readable by `datasets.load_dataset(<folder>)` with 
     .docqa-manifest.json                the files this run wrote and the pipeline's version
 
 The Hugging Face features are stored in each shard's Arrow schema metadata, so `images` loads as a
-list of `Image` and `texts` as a list of `{user, assistant, source}` as in Docmatix. A run writes into
+list of `Image` and `texts` as a list of `{user, assistant, source, origin}` (Docmatix's, and what wrote the pair). A run writes into
 a staging folder beside the output and swaps it in only when complete (`docqa.output.publish`): a crash
 never leaves a half-written dataset where a good one was, and the publish removes only what an earlier
 run of the pipeline wrote.
@@ -96,7 +96,7 @@ class DatasetWriter:
         if window.dropped:
             path = self.source_paths(window.source_path)
             rows = [
-                DroppedPairRow(window.doc_id, path, window.pages, d.question, d.answer, d.reason, d.support)
+                DroppedPairRow(window.doc_id, path, window.pages, d.question, d.answer, d.reason, d.support, d.origin)
                 for d in window.dropped
             ]
             self.dropped.write_table(pa.Table.from_pylist([vars(r) for r in rows], schema=arrow_schema(DroppedPairRow)))
@@ -158,6 +158,7 @@ class DatasetWriter:
             "examples_per_prompt": dict(sorted(s.examples_per_prompt.items())),
             "qa_generated": s.qa_generated,
             "qa_kept": s.qa_kept,
+            "qa_kept_by_origin": dict(s.qa_kept_by_origin.most_common()),
             "qa_dropped_by_reason": dict(s.qa_dropped),
             "finish_reasons": dict(s.finish_reasons),
             "prompt_tokens": s.prompt_tokens,

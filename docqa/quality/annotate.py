@@ -1,56 +1,120 @@
-"""Parse each completion into typed QA pairs, filter them, drop those asking an eval set's question about a
-page like its image (`docqa.quality.decontaminate`), and locate each kept answer on its page.
+"""Gather each window's QA pairs, filter them, drop those asking an eval set's question about a page like
+its image (`docqa.quality.decontaminate`), and locate each kept LLM answer on its page.
+
+Pairs come from the generators `qa.generators` names: the LLM's completion, parsed into pairs, and the
+pairs the load stage read off the pages' structure (`docqa.ingest.structure`), which come first so that
+an LLM pair repeating one of their questions is the one dropped. A structure question asked twice in a
+window with different answers (two tables with a "Total" row, two fields labelled "Date") does not say
+which it means: every pair asking it is dropped (`ambiguous_labels`). Structure pairs then go through the
+same filters as LLM pairs (their support is 1.0 by construction; the copy check does not apply), and at
+most `qa.max_structure_pairs_per_page` of them are kept per page (`over_page_limit`).
 
 A completion that is not the requested JSON (a base model that ran out of tokens mid-string) fails the
-window (kind `not_json`) with the finish reason; a window whose pairs were all filtered out fails (stage
-`filter`, kind `no_pair_kept`) with the count per reason. Both end in the rejects table.
+window (kind `not_json`) with the finish reason, unless structure pairs were read off its pages: then
+they stand alone. A window whose pairs were all filtered out fails (stage `filter`, kind `no_pair_kept`)
+with the count per reason. Both end in the rejects table. Without `llm` among the generators this stage
+takes the loaded windows directly, and no prompt or engine stage runs before it.
 """
 
 from __future__ import annotations
 
-from docqa.config import FilterConfig
+from collections import defaultdict
+
+from docqa.config import FilterConfig, QAConfig
 from docqa.generate.answer import parse_completion
 from docqa.generate.prompts import PromptTemplate
 from docqa.quality.decontaminate import EvalSets
 from docqa.quality.filters import apply_filters, pair_filters
+from docqa.quality.folding import folded_text
 from docqa.quality.grounding import AnswerLocator
-from docqa.records import AnnotatedWindow, GeneratedWindow, extend, no_pair_kept
+from docqa.records import AnnotatedWindow, DroppedPair, GeneratedWindow, PageWindow, QAPair, extend, no_pair_kept
 from docqa.runtime.stage import Resources, Stage
 
 
 class ParseQA(Stage):
     name = "parse"
-    input_type = GeneratedWindow
+    input_type = PageWindow
     output_type = AnnotatedWindow
 
     def __init__(
-        self, config: FilterConfig, templates: list[PromptTemplate], batch_size: int = 32, eval_sets: EvalSets | None = None
+        self,
+        config: FilterConfig,
+        templates: list[PromptTemplate],
+        batch_size: int = 32,
+        eval_sets: EvalSets | None = None,
+        qa: QAConfig | None = None,
     ):
         # The plan passes the generate stage's batch size: under Ray, a larger one would hold generated
         # windows back until enough arrive, and a small run would commit no input before its end.
         self.resources = Resources(batch_size=batch_size, num_cpus=0.1)
+        self.qa = qa or QAConfig()
+        self.llm = "llm" in self.qa.generators
+        if self.llm:  # the records come from the generate stage
+            self.input_type = GeneratedWindow
         # The copy check compares with the examples of the template each window was prompted with.
         self.filters = {t.prompt_id: pair_filters(config, t.instruction_text()) for t in templates}
+        self.unprompted_filters = pair_filters(config, "")
         self.eval_sets = eval_sets
 
     def setup(self) -> None:
         if self.eval_sets:
             self.eval_sets.load()
 
-    def process(self, record: GeneratedWindow) -> list[AnnotatedWindow]:
-        try:
-            pairs = parse_completion(record.completion)
-        except ValueError as exc:
-            detail = f"finish_reason={record.finish_reason}, {record.output_tokens} tokens"
-            return [self.fail(record, "not_json", f"completion is not the requested JSON ({exc}; {detail})")]
-        kept, dropped = apply_filters(pairs, "\n".join(record.texts), self.filters[record.prompt_id])
+    def process(self, record: PageWindow) -> list[AnnotatedWindow]:
+        structure, dropped = unambiguous([p for p in record.structure_pairs if p.origin in self.qa.generators])
+        pairs: list[QAPair] = []
+        if self.llm:
+            try:
+                pairs = parse_completion(record.completion)
+            except ValueError as exc:
+                if not structure:
+                    detail = f"finish_reason={record.finish_reason}, {record.output_tokens} tokens"
+                    return [self.fail(record, "not_json", f"completion is not the requested JSON ({exc}; {detail})")]
+        filters = self.filters.get(getattr(record, "prompt_id", ""), self.unprompted_filters)
+        kept, filtered = apply_filters(structure + pairs, "\n".join(record.texts), filters)
+        kept, over = within_page_limit(kept, self.qa.max_structure_pairs_per_page)
+        dropped += filtered + over
         if self.eval_sets and kept:
             kept, contaminated = self.eval_sets.drop_asked(kept, record.images)
             dropped += contaminated
         locator = AnswerLocator(record.words)
         for pair in kept:
-            pair.page, pair.boxes = locator.locate(pair.answer)
+            if pair.origin == "llm":  # a structure pair's boxes are where it was read
+                pair.page, pair.boxes = locator.locate(pair.answer)
         annotated = extend(AnnotatedWindow, record, qa=kept, dropped=dropped)
         if not kept:
             annotated.error = no_pair_kept("filter", dropped)
         return [annotated]
+
+
+def unambiguous(pairs: list[QAPair]) -> tuple[list[QAPair], list[DroppedPair]]:
+    """The pairs whose question, folded, is not asked elsewhere in the window with another answer; the
+    others dropped as `ambiguous_labels`."""
+    answers: dict[str, set[str]] = defaultdict(set)
+    for pair in pairs:
+        answers[folded_text(pair.question)].add(folded_text(pair.answer))
+    kept, dropped = [], []
+    for pair in pairs:
+        if len(answers[folded_text(pair.question)]) == 1:
+            kept.append(pair)
+        else:
+            dropped.append(DroppedPair(pair.question, pair.answer, "ambiguous_labels", pair.support, pair.origin))
+    return kept, dropped
+
+
+def within_page_limit(pairs: list[QAPair], limit: int) -> tuple[list[QAPair], list[DroppedPair]]:
+    """At most `limit` structure pairs per page (0: no limit), spread evenly over each page's pairs in
+    their order; LLM pairs are not counted. The others dropped as `over_page_limit`."""
+    if not limit:
+        return pairs, []
+    by_page: dict[int, list[int]] = defaultdict(list)
+    for index, pair in enumerate(pairs):
+        if pair.origin != "llm":
+            by_page[pair.page].append(index)
+    over = {i for indexes in by_page.values() if len(indexes) > limit for i in indexes}
+    for indexes in by_page.values():
+        if len(indexes) > limit:
+            over -= {indexes[k * len(indexes) // limit] for k in range(limit)}
+    kept = [p for i, p in enumerate(pairs) if i not in over]
+    dropped = [DroppedPair(p.question, p.answer, "over_page_limit", p.support, p.origin) for i, p in enumerate(pairs) if i in over]
+    return kept, dropped

@@ -242,7 +242,7 @@ class EvalSets:
                 closest = self.match(items[int(found.argmin())], found.min())
             if closest and closest.distance <= self.config.max_pair_page_distance:
                 reason = f"contaminated: asks the question of {closest.describe()} about a page like its image"
-                dropped.append(DroppedPair(pair.question, pair.answer, reason, pair.support))
+                dropped.append(DroppedPair(pair.question, pair.answer, reason, pair.support, pair.origin))
             else:
                 kept.append(pair)
         return kept, dropped

@@ -144,6 +144,8 @@ def copied_from(prompt_text: str) -> PairFilter:
     prompt = f" {folded_text(prompt_text)} "
 
     def copied_from_prompt(pair: QAPair, document: str) -> str | None:
+        if pair.origin != "llm":
+            return None  # read off the page, not written after the prompt
         question = folded_text(pair.question)
         # Short questions ("Who signed?") occur in any text; only a longer one found verbatim was copied.
         if question.count(" ") >= 3 and f" {question} " in prompt:
@@ -186,18 +188,20 @@ def _folded_document(document: str) -> str:
 def apply_filters(
     pairs: list[QAPair], document: str, filters: list[PairFilter]
 ) -> tuple[list[QAPair], list[DroppedPair]]:
-    """Score each pair's grounding on `document` as given (the window's page text), run the filters on
-    it, then drop repeats of a question already kept for this window."""
+    """Score each LLM pair's grounding on `document` as given (the window's page text; a structure pair's
+    answer is printed where its boxes are, support 1.0 by construction), run the filters on it, then drop
+    repeats of a question already kept for this window."""
     kept: list[QAPair] = []
     dropped: list[DroppedPair] = []
     seen: set[str] = set()
     for pair in pairs:
-        pair.support = round(support_score(pair.answer, document), 3)
+        if pair.origin == "llm":
+            pair.support = round(support_score(pair.answer, document), 3)
         reason = next((r for f in filters if (r := f(pair, document))), None)
         if reason is None and folded_text(pair.question) in seen:
             reason = "duplicate_question"
         if reason:
-            dropped.append(DroppedPair(pair.question, pair.answer, reason, pair.support))
+            dropped.append(DroppedPair(pair.question, pair.answer, reason, pair.support, pair.origin))
         else:
             kept.append(pair)
             seen.add(folded_text(pair.question))

@@ -116,7 +116,7 @@ def _longest_printed_run(answer: tuple[str, ...], page: _Indexed) -> tuple[int, 
     return 0, []
 
 
-def _line_boxes(boxes: list[Box]) -> list[Box]:
+def line_boxes(boxes: list[Box]) -> list[Box]:
     """Consecutive word boxes merged into one box per line (a line: boxes that overlap vertically by half)."""
     lines: list[Box] = []
     for x0, y0, x1, y1 in boxes:
@@ -167,7 +167,7 @@ class AnswerLocator:
                 boxes = []
                 for first, last in places:
                     words = _with_symbols(page.text, owners[first], owners[last], symbols)
-                    boxes += _line_boxes([page.boxes[i] for i in words])
+                    boxes += line_boxes([page.boxes[i] for i in words])
                 best_page, best_length, best_boxes = index, length, boxes
             if best_length == len(needle):
                 break

@@ -50,10 +50,26 @@ def test_load_dataset_reads_images_texts_and_provenance(tmp_path, windows):
     assert len(ds) == stats["examples"] == 5  # report: 2 windows; article, form, invoice: 1 each
     row = next(r for r in ds if r["source_path"].endswith("report.pdf") and r["pages"] == [4, 5])
     assert [im.size for im in row["images"]] == [(1240, 1755)] * 2
-    assert row["texts"] == [{"user": "How many pages does window 1 of report.pdf have?", "assistant": "2", "source": "report.pdf p. 5-6"}]
+    assert row["texts"] == [{"user": "How many pages does window 1 of report.pdf have?", "assistant": "2", "source": "report.pdf p. 5-6", "origin": "llm"}]
     assert (row["page_count"], row["prompt_id"], row["temperature"], row["max_tokens"]) == (6, "p-v1", 0.2, 256)
     assert row["prompt_tokens"] == 3 and len(row["doc_id"]) == 64
     assert stats["pages_rendered"] == stats["texts_extracted"] == stats["pages"] and stats["pages_ocr"] == 0
+
+
+def test_rows_and_stats_name_what_wrote_each_pair(tmp_path, windows):
+    _, annotated = windows
+    invoice = next(a for a in annotated if a.source_path.endswith("invoice.pdf"))
+    stats = write(tmp_path / "ds", [invoice.source_path], [dataclasses.replace(invoice, qa=invoice.qa + invoice.structure_pairs)])
+    (row,) = load_fresh(tmp_path / "ds", split="train")
+    origins = [t["origin"] for t in row["texts"]]
+    assert origins[0] == "llm" and set(origins[1:]) == {"table", "key_value"}
+    total = row["texts"].index(next(t for t in row["texts"] if t["user"] == "What is the Total due?"))
+    assert row["texts"][total]["assistant"] == "EUR 2,774.04"
+    (x0, y0, x1, y1), = row["grounding"][total]["boxes"]  # on the right, just below the middle of the page
+    width, height = row["images"][0].size
+    assert width / 2 < x0 < x1 <= width and height / 2 < y0 < y1 < 2 * height / 3
+    assert stats["qa_kept_by_origin"] == {"table": 15, "key_value": 7, "llm": 1}
+    assert stats["quality"]["qa_per_page_by_origin"]["table"] == 15.0
 
 
 def test_stats_count_pages_read_afresh_apart_from_cached_ones():
