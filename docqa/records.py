@@ -41,7 +41,8 @@ class Failure:
 def no_pair_kept(stage: str, dropped: list[DroppedPair]) -> Failure:
     """The failure of a window whose every QA pair was dropped, with the count per drop reason."""
     counts = Counter(d.reason for d in dropped)
-    return Failure(stage, "no_pair_kept", "no QA pair kept (" + ", ".join(f"{r}: {n}" for r, n in counts.items()) + ")")
+    detail = ", ".join(f"{r}: {n}" for r, n in counts.items()) or "none was written nor read off the pages"
+    return Failure(stage, "no_pair_kept", f"no QA pair kept ({detail})")
 
 
 @dataclass

@@ -31,7 +31,7 @@ class QAConfig(Section):
         10,
         ge=0,
         description="At most this many structure pairs (table, form, key_value) kept per page, after the "
-        "filters, spread evenly over the page's pairs in reading order; the rest are dropped as "
+        "filters, chosen by a hash of the question (the same in every run, spread over a table's rows and columns); the rest are dropped as "
         "`over_page_limit`, so one long table does not fill a row with one template. 0: no limit.",
     )
 

@@ -43,7 +43,8 @@ from docqa.quality.folding import folded_text
 from docqa.quality.grounding import line_boxes
 from docqa.records import QAPair
 
-ORIGINS = ("table", "form", "key_value")  # the structure generators, as `QAPair.origin` names them
+# The version of the rules below, part of the page cache's key: raise it with any change to what they read.
+STRUCTURE_RULES = 1
 
 MAX_LABEL_WORDS = 6  # a form field's or a table's label; a longer one is a sentence
 MAX_LINE_LABEL_WORDS = 4  # a line's label ("Invoice date:"); a longer one is a title or a heading

@@ -7,7 +7,8 @@ an LLM pair repeating one of their questions is the one dropped. A structure que
 window with different answers (two tables with a "Total" row, two fields labelled "Date") does not say
 which it means: every pair asking it is dropped (`ambiguous_labels`). Structure pairs then go through the
 same filters as LLM pairs (their support is 1.0 by construction; the copy check does not apply), and at
-most `qa.max_structure_pairs_per_page` of them are kept per page (`over_page_limit`).
+most `qa.max_structure_pairs_per_page` of them are kept per page (`over_page_limit`), chosen by a hash of
+their question.
 
 A completion that is not the requested JSON (a base model that ran out of tokens mid-string) fails the
 window (kind `not_json`) with the finish reason, unless structure pairs were read off its pages: then
@@ -18,6 +19,7 @@ takes the loaded windows directly, and no prompt or engine stage runs before it.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 
 from docqa.config import FilterConfig, QAConfig
@@ -103,18 +105,19 @@ def unambiguous(pairs: list[QAPair]) -> tuple[list[QAPair], list[DroppedPair]]:
 
 
 def within_page_limit(pairs: list[QAPair], limit: int) -> tuple[list[QAPair], list[DroppedPair]]:
-    """At most `limit` structure pairs per page (0: no limit), spread evenly over each page's pairs in
-    their order; LLM pairs are not counted. The others dropped as `over_page_limit`."""
+    """At most `limit` structure pairs per page (0: no limit), LLM pairs not counted; the others dropped as
+    `over_page_limit`. Those kept are the ones whose question hashes lowest: the same in every run, and
+    spread over a table's rows and columns, where any fixed stride through its cells could pick one column."""
     if not limit:
         return pairs, []
     by_page: dict[int, list[int]] = defaultdict(list)
     for index, pair in enumerate(pairs):
         if pair.origin != "llm":
             by_page[pair.page].append(index)
-    over = {i for indexes in by_page.values() if len(indexes) > limit for i in indexes}
+    over = set()
     for indexes in by_page.values():
-        if len(indexes) > limit:
-            over -= {indexes[k * len(indexes) // limit] for k in range(limit)}
+        ranked = sorted(indexes, key=lambda i: hashlib.sha256(pairs[i].question.encode()).digest())
+        over.update(ranked[limit:])
     kept = [p for i, p in enumerate(pairs) if i not in over]
     dropped = [DroppedPair(p.question, p.answer, "over_page_limit", p.support, p.origin) for i, p in enumerate(pairs) if i in over]
     return kept, dropped

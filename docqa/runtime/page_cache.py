@@ -7,8 +7,9 @@ every document here and renders nothing. The cache lives at any fsspec URL (a fo
 outputs by default); an entry appears complete or not at all (written beside its name, then moved).
 Outcomes that may not repeat (a timeout, a crashed worker, the memory limit) are not cached. The settings
 key is derived from the load stage's config sections, not listed field by field, and also covers the
-versions of the libraries that render and encode and the content of the OCR language data
-(`settings_key`), so an upgrade starts a fresh cache rather than serving stale pages.
+versions of the libraries that render and encode, the content of the OCR language data and the version
+of the rules that read QA pairs off a page (`settings_key`), so an upgrade starts a fresh cache rather
+than serving stale pages.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pyarrow.parquet as pq
 import pymupdf
 
 from docqa.config import Config
+from docqa.ingest.structure import STRUCTURE_RULES
 from docqa.ingest.text import language_data_digest
 from docqa.records import PageWindow, arrow_schema, from_table, to_table
 
@@ -53,6 +55,7 @@ def settings_key(config: Config) -> str:
     if config.text.ocr:
         settings["ocr_language_data"] = language_data_digest(config.text.ocr_languages)
     settings["record"] = arrow_schema(PageWindow).to_string()  # a changed record makes older entries stale
+    settings["structure_rules"] = STRUCTURE_RULES  # as do changed rules for reading pairs off a page
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 

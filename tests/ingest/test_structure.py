@@ -118,8 +118,11 @@ def test_pairs_beyond_the_page_limit_are_dropped_with_a_reason(samples):
     report = samples["report.pdf"]
     (annotated,) = ParseQA(FilterConfig(), [], qa=QAConfig(generators=["table"], max_structure_pairs_per_page=10))([report])
     assert len(annotated.qa) == 10
-    assert {p.question.split(" of ")[1] for p in annotated.qa} >= {"Eastmarch - Holmvik?", "Total?"}  # spread over the rows
+    rows, columns = {p.question.split(" of ")[1] for p in annotated.qa}, {p.question.split(" of ")[0] for p in annotated.qa}
+    assert len(rows) >= 4 and len(columns) >= 3  # spread over the table, not one of its columns
     assert [d.reason for d in annotated.dropped] == ["over_page_limit"] * 25
+    again = ParseQA(FilterConfig(), [], qa=QAConfig(generators=["table"], max_structure_pairs_per_page=10))([report])
+    assert again[0].qa == annotated.qa
 
 
 def test_the_sample_corpus_yields_three_pairs_a_page_with_a_stand_in_completion(sample_corpus):
@@ -165,3 +168,23 @@ def test_unclear_check_box_labels_ask_nothing(shared_corpus):
     line, or beside line numbers; a label must be a text block of its own."""
     questions = [p.question for p in corpus_pairs(shared_corpus, "pdfjs__prefilled_f1040.pdf")]
     assert not any("If someone can claim" in q or "even if only one had" in q for q in questions)
+
+
+def test_structure_only_builds_a_dataset_without_any_model(sample_corpus, tmp_path):
+    """The model named here does not exist: the run must not look for it, nor build a prompt."""
+    from docqa.config import load_config
+    from docqa.run import run_pipeline
+    from tests.conftest import load_fresh
+
+    config = load_config(ROOT / "configs" / "default.yaml", [
+        f"prompt.directory={ROOT / 'prompts'}", "qa.generators=[table,form,key_value]", f"model.name={tmp_path / 'no-model'}",
+        "output.cache_dir=null", "run.runner=local", f"output.dir={tmp_path / 'ds'}",
+        f"input.paths={json.dumps([str(p) for p in sample_corpus])}",
+    ])
+    stats = run_pipeline(config)
+    assert set(stats["qa_kept_by_origin"]) == {"table", "form", "key_value"} and stats["prompt_tokens"] == 0
+    assert stats["qa_kept"] >= 3 * 10  # the sample corpus has 10 pages
+    # The report's last two pages hold no table, field or label/value line: their window is rejected, saying so.
+    assert stats["rejects_by_reason"] == {"filter: no QA pair kept (none was written nor read off the pages)": 1}
+    rows = load_fresh(tmp_path / "ds", split="train")
+    assert {t["origin"] for row in rows for t in row["texts"]} == {"table", "form", "key_value"}
