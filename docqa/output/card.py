@@ -109,8 +109,8 @@ def dataset_card(config: Config, templates: list[PromptTemplate], model: str, st
 Document question answering examples for training vision-language models, made the way Docmatix was:
 PDF pages rendered to images, their text given to an LLM that wrote question/answer pairs, the pairs
 parsed and filtered; pairs are also read off the PDFs' own tables, form fields and label/value lines, their
-answers printed on the page by construction (each pair's `origin` says which). Each row holds up to {config.render.max_pages_per_example} page images of one PDF and the
-QA pairs about them.
+answers printed on the page by construction (each pair's `origin` says which). Each row holds up to
+{config.render.max_pages_per_example} page images of one PDF and the QA pairs about them.
 
 ## How it was made
 

@@ -70,7 +70,8 @@ COLUMN_DESCRIPTIONS = {
     "by construction: `table` (a cell, by its column header and row label), `form` (a filled form field, by its "
     "label; check boxes as Yes/No) or `key_value` (a line such as 'Invoice date: 12 March 2024')",
     "grounding": "per QA pair, as in `texts`: `support`, how well the page text supports the answer (1.0: it "
-    "occurs verbatim; 1.0 for structure pairs, read where their boxes are); `page`, the index in `images` of the page that prints it (-1: not found); `boxes`, "
+    "occurs verbatim; 1.0 for structure pairs, read where their boxes are); `page`, the index in `images` of "
+    "the page that prints it (-1: not found); `boxes`, "
     "`[x0, y0, x1, y1]` in pixels of that image, one per line of text where it is printed",
     "doc_id": "sha256 of the PDF's bytes",
     "source_path": "where the PDF was read from, as `output.source_paths` records it (see the card's Source section)",

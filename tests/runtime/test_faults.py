@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from docqa.config import FilterConfig, InputConfig, LimitsConfig, RenderConfig, RunConfig, TextConfig, load_config
+from docqa.config import FilterConfig, InputConfig, LimitsConfig, QAConfig, RenderConfig, RunConfig, TextConfig, load_config
 from docqa.generate.prompts import load_template
 from docqa.ingest.load import LoadDocuments
 from docqa.quality.annotate import ParseQA
@@ -87,8 +87,9 @@ def test_a_document_that_loads_disarms_the_guard_even_if_a_filter_rejects_it(tmp
     good = tmp_path / "z-good.pdf"  # sorted last: three load failures come first
     good.write_bytes(sample_corpus[0].read_bytes())
     with FakeEndpoint() as endpoint:  # it answers no pairs, so the good document ends as a filter reject
-        stats = run_pipeline(config(tmp_path, Path(embedded_model).parent, endpoint.url, not_pdfs + [good],
-                                    stop_after_failed_documents=4))
+        cfg = config(tmp_path, Path(embedded_model).parent, endpoint.url, not_pdfs + [good], stop_after_failed_documents=4)
+        # Pairs from the LLM only: the article's table would give pairs of its own.
+        stats = run_pipeline(cfg.model_copy(update={"qa": QAConfig(generators=["llm"])}))
     assert stats["rejects_by_kind"] == {"not_a_pdf": 3, "no_pair_kept": 1}
     assert stats["rejects_by_stage"] == {"load": 3, "filter": 1}
 
