@@ -131,8 +131,9 @@ def _segments(row: list[Word]) -> list[list[Word]]:
 
 
 def _inside(rect: pymupdf.Rect, area: pymupdf.Rect) -> bool:
-    centre = (rect.tl + rect.br) / 2
-    return area.x0 <= centre.x <= area.x1 and area.y0 <= centre.y <= area.y1
+    """Whether the centre of `rect` lies in `area` (plain arithmetic: called for every word and cell)."""
+    x, y = (rect.x0 + rect.x1) / 2, (rect.y0 + rect.y1) / 2
+    return area.x0 <= x <= area.x1 and area.y0 <= y <= area.y1
 
 
 def _inside_any(rect: pymupdf.Rect, areas: list[pymupdf.Rect]) -> bool:
@@ -183,8 +184,14 @@ def table_pairs(page: pymupdf.Page, words: list[Word]) -> tuple[list[tuple[str, 
     found = page.find_tables(strategy="lines", use_layout=False)
     pairs, areas = [], []
     for table in found.tables:
-        areas.append(pymupdf.Rect(table.bbox))
-        grid = [[_cell(cell, words) for cell in row.cells] for row in table.rows]
+        area = pymupdf.Rect(table.bbox)
+        areas.append(area)
+        in_table = [w for w in words if _inside(w.rect, area)]
+        grid = []
+        for row in table.rows:  # words sorted into rows first: a table of thousands of cells stays cheap
+            box = pymupdf.Rect(row.bbox)
+            in_row = [w for w in in_table if _inside(w.rect, box)]
+            grid.append([_cell(cell, in_row) for cell in row.cells])
         pairs += _table_questions(grid, _two_column_header(page, table))
     return pairs, areas
 
