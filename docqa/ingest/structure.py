@@ -24,8 +24,11 @@ window with different answers (`ambiguous_labels`, `docqa.quality.annotate`).
 - Label/value lines: a line (words side by side, across text blocks) of the form "Label: value", "Label
   ..... value" (dot leaders) or "Label<wide gap>value" where the value holds a digit (without a colon or
   leaders, only data-like values are trusted: two columns of prose also leave a gap). The label has at most
-  MAX_LABEL_WORDS words, starts with a capital (in scripts with case) and does not end a sentence; the value
-  has at most MAX_VALUE_WORDS words. Words in tables and form fields are left to those generators.
+  MAX_LINE_LABEL_WORDS words, starts with a capital (in scripts with case), is no list item and holds no
+  sentence's end; after a mere gap it holds no comma nor colon and does not start like the value (two cells
+  of a row). The value has at most MAX_VALUE_WORDS words, and is not prose cut at the line's end (four words
+  or more ending in a lowercase word, or a block that goes on). Lines in tables, form fields, headings
+  (large type) and the page's running heads and feet are skipped.
 
 Only pages whose text comes from their text layer are read (an OCRed page's words are not the PDF's, and
 its form fields and ruling are unreliable).
@@ -44,7 +47,7 @@ from docqa.quality.grounding import line_boxes
 from docqa.records import QAPair
 
 # The version of the rules below, part of the page cache's key: raise it with any change to what they read.
-STRUCTURE_RULES = 1
+STRUCTURE_RULES = 2
 
 MAX_LABEL_WORDS = 6  # a form field's or a table's label; a longer one is a sentence
 MAX_LINE_LABEL_WORDS = 4  # a line's label ("Invoice date:"); a longer one is a title or a heading
@@ -58,6 +61,7 @@ HEADING_HEIGHT = 1.3  # a line whose words are this many times the page's median
 RUNNING_MARGIN = 0.06  # share of the page height at its top and bottom left out of label/value lines
 LEADERS = re.compile(r"^(?:\.{3,}|…+|_{3,})$")
 SENTENCE_END = (".", ",", ";", "!")
+BULLETS = "•·‣◦▪–-*"
 
 
 @dataclass
@@ -378,6 +382,7 @@ def key_value_pairs(words: list[Word]) -> list[tuple[str, str, list[pymupdf.Rect
             label_words, value_words = found
             label, value = _label(label_words), _text(value_words)
             fits = value and len(value_words) <= MAX_VALUE_WORDS and not _block_goes_on(value_words, words)
+            fits = fits and not _runs_on(value_words)
             if _is_label(label_words) and fits:
                 pairs.append((_question(label), value, [w.rect for w in value_words]))
     return pairs
@@ -399,14 +404,27 @@ def _colon_pair(segments: list[list[Word]]) -> tuple[list[Word], list[Word]] | N
     return None
 
 
+def _runs_on(value: list[Word]) -> bool:
+    """A value of four words or more that ends in a lowercase word is prose cut at the line's end ("Note 1:
+    An equivalent device for high speed engines could be")."""
+    last = value[-1].text
+    return len(value) >= 4 and last[:1].islower() and last.isalpha()
+
+
 def _gap_pair(segments: list[list[Word]], leaders: bool) -> tuple[list[Word], list[Word]] | None:
     label, value = segments
     if leaders:
         is_page_number = len(value) == 1 and value[0].text.isdigit() and len(value[0].text) <= 4
         return None if is_page_number else (label, value)  # a table of contents' page number asks nothing
     data_like = any(c.isdigit() for w in value for c in w.text) and len(value) <= MAX_GAP_VALUE_WORDS
-    # A label that starts with a digit or holds a colon is a value itself ("91-504 Łódź", "NIP: 531...").
-    label_like = label[0].text[:1].isalpha() and not any(":" in w.text for w in label)
+    # A label that starts with a digit or holds a colon or a comma is a value or an address itself ("91-504
+    # Łódź", "NIP: 531...", "Leeds Metropolitan University, UK"); two parts that start with the same word
+    # are two cells of one row ("Header 2.1   Header 2.3").
+    label_like = (
+        label[0].text[:1].isalpha()
+        and not any(":" in w.text or "," in w.text for w in label)
+        and folded_text(label[0].text) != folded_text(value[0].text)
+    )
     return (label, value) if data_like and label_like and not value[0].text[:1].islower() else None
 
 
@@ -414,9 +432,12 @@ def _is_label(words: list[Word]) -> bool:
     text = _label(words)
     first = next((c for c in text if c.isalpha()), "")
     starts_well = not first or first.isupper() or first.lower() == first.upper()  # scripts without case pass
+    # A bullet starts a list item, and a full stop inside ends a sentence ("[Online]. Available:").
+    in_prose = text[:1] in BULLETS or any(w.text.endswith(".") for w in words[:-1])
     return (
         0 < len(words) <= MAX_LINE_LABEL_WORDS
         and _has_letter(text)
         and starts_well
+        and not in_prose
         and not text.endswith(SENTENCE_END)
     )
