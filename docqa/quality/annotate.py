@@ -72,7 +72,7 @@ class ParseQA(Stage):
                 if not structure:
                     detail = f"finish_reason={record.finish_reason}, {record.output_tokens} tokens"
                     return [self.fail(record, "not_json", f"completion is not the requested JSON ({exc}; {detail})")]
-        filters = self.filters.get(getattr(record, "prompt_id", ""), self.unprompted_filters)
+        filters = self.filters[record.prompt_id] if self.llm else self.unprompted_filters
         kept, filtered = apply_filters(structure + pairs, "\n".join(record.texts), filters)
         kept, over = within_page_limit(kept, self.qa.max_structure_pairs_per_page)
         dropped += filtered + over
