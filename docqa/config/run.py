@@ -19,16 +19,28 @@ class RunConfig(Section):
         "(RAY_ADDRESS), else starts a fresh local Ray instance.",
     )
     num_cpus: int | None = Field(None, description="CPUs a local Ray instance may use (default: all).")
-    object_store_mb: int | None = Field(
+    object_store_mb: int = Field(
+        2048,
+        gt=0,
+        description="Most object-store memory (MiB) the DAG's blocks in flight may hold, page images included: "
+        "upstream stages pause when it is reached, so what is in flight does not grow with the corpus (Ray Data "
+        "takes the smaller of this and its share of the object store, 50% by default).",
+    )
+    load_workers: int | None = Field(
         None,
         gt=0,
-        description="Most object-store memory (MiB) the DAG's blocks in flight may hold, page images included; "
-        "upstream stages pause when it is reached (default: Ray Data's share of the object store).",
+        description="PDF loading workers (render, text, OCR), each with its own isolated document process. Null: one "
+        "per whole CPU the cluster has left once the engine replicas, the prompt worker and one task of each other "
+        "stage are seated (at least one).",
     )
-    load_workers: int = Field(
-        2, gt=0, description="PDF loading workers (render, text, OCR), each with its own isolated document process."
+    load_num_cpus: float | None = Field(
+        None,
+        gt=0,
+        description="CPUs reserved per PDF loading worker in Ray's accounting (a reservation, not a pinning). Null: "
+        "the loading workers share what the cluster has left once the engine replicas, the prompt worker and one "
+        "task of each other stage are seated. A value set here (or in load_workers) that leaves some stage "
+        "unseated stops the run before any work.",
     )
-    load_num_cpus: float = Field(0.5, gt=0, description="CPUs reserved per PDF loading worker in Ray's accounting.")
     prompt_batch_size: int = Field(16, gt=0, description="Examples per batch in the prompt-building stage.")
     stop_after_failed_documents: int = Field(
         50,

@@ -206,8 +206,8 @@ class LoadDocuments(Stage):
         limits: LimitsConfig,
         cache: PageCache | None = None,
         *,
-        workers: int = 1,
-        num_cpus: float = 0.5,
+        workers: int | None = 1,
+        num_cpus: float | None = 0.5,
     ):
         self.input = input
         self.render = render

@@ -8,6 +8,7 @@ assembled in input order from committed work units, see `docqa.runtime.units`).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from itertools import islice
@@ -17,7 +18,7 @@ import ray
 
 from docqa.config import RunConfig
 from docqa.records import AnnotatedWindow, SourceDocument, from_table, to_row, to_table
-from docqa.runtime.plan import StagePlan
+from docqa.runtime.plan import Node, StagePlan, describe_seating, seat
 from docqa.runtime.stage import Stage
 
 
@@ -44,15 +45,18 @@ def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[lis
     # A stage's own exception reaches the driver as itself (a SystemicFault, or a bug with its traceback),
     # not as Ray Data's generic UserCodeException, which drops it.
     ray.data.DataContext.get_current().raise_original_map_exception = True
-    if run.object_store_mb:
-        limits = ray.data.ExecutionResources.for_limits(object_store_memory=run.object_store_mb * 2**20)
-        ray.data.DataContext.get_current().execution_options.resource_limits = limits
+    # Blocks in flight (page images above all) stay under this, however large the corpus: upstream stages
+    # pause when it is reached.
+    limits = ray.data.ExecutionResources.for_limits(object_store_memory=run.object_store_mb * 2**20)
+    ray.data.DataContext.get_current().execution_options.resource_limits = limits
+    nodes = cluster_nodes()
+    seating = seat(plan, nodes)  # a setting that cannot be seated stops the run here, before any input is read
+    print(describe_seating(plan, seating, nodes), flush=True)
     # One document per block, so that loading spreads over workers from the start.
     ds = ray.data.from_items([to_row(SourceDocument(s)) for s in sources], override_num_blocks=len(sources))
-    for stage in plan.stages:
+    for stage, needs in zip(plan.stages, seating, strict=True):
         # Named after the stage, so Ray's progress reads "MapBatches(GenerateQA)".
         adapter = type(type(stage).__name__, (_StageAdapter,), {})
-        needs = stage.resources
         options = dict(
             batch_size=needs.batch_size,
             batch_format="pyarrow",
@@ -71,3 +75,12 @@ def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[lis
             ds = ds.map_batches(adapter(stage), **options)
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
         yield from_table(AnnotatedWindow, batch)
+
+
+def cluster_nodes() -> list[Node]:
+    """What each live node of the Ray cluster offers (a local instance: this machine, or `run.num_cpus`)."""
+    return [
+        Node(node["Resources"].get("CPU", 0), node["Resources"].get("GPU", 0), node["Resources"].get("memory", math.inf) / 2**30)
+        for node in ray.nodes()
+        if node["Alive"]
+    ]

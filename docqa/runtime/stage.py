@@ -33,11 +33,11 @@ class Resources:
     """What a stage asks of the runner: how it batches and what each of its workers reserves."""
 
     batch_size: int = 64  # records handed to `__call__` at once
-    num_cpus: float = 0.1  # CPUs reserved per worker in Ray's accounting
+    num_cpus: float | None = 0.1  # CPUs reserved per worker in Ray's accounting; None: a share of what is left
     num_gpus: float = 0
     memory_gb: float = 0  # memory each worker is expected to hold, so Ray does not overcommit the node
     stateful: bool = False  # holds a loaded model, tokenizer or worker process: runs in long-lived actors
-    replicas: int = 1  # actors, when stateful
+    replicas: int | None = 1  # actors, when stateful; None: one per whole CPU of that share (docqa.runtime.plan.seat)
 
 
 class Stage:
