@@ -79,10 +79,6 @@ def test_skip_mode_rejects_long_documents_with_the_reason(sample_corpus):
     assert window.images == []
 
 
-def cached_doc_ids(cache: PageCache) -> set[str]:
-    return {path.rsplit("/", 1)[1].removesuffix(".parquet") for path in cache.fs.find(cache.root_path)}
-
-
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
     """The hostile corpus through one stage, in name order: each file follows another that went wrong."""
@@ -91,7 +87,7 @@ def hostile(tmp_path_factory):
     cache = PageCache(f"file://{folder}/cache", "hostile")
     stage = loader(input={"passwords": ["wrong", KNOWN_PASSWORD]}, limits=HOSTILE_LIMITS, cache=cache)
     windows = [w for path in paths for w in stage([SourceDocument(str(path))])]
-    return {p.name: [w for w in windows if w.source_path == str(p)] for p in paths}, cached_doc_ids(cache)
+    return {p.name: [w for w in windows if w.source_path == str(p)] for p in paths}, cache.doc_ids()
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_CASES))
@@ -264,7 +260,8 @@ def test_a_shard_that_fails_part_way_keeps_the_windows_loaded_before(tmp_path, s
     invoice, form = by_name(sample_corpus, "invoice.pdf"), by_name(sample_corpus, "form.pdf")
     cache = PageCache(f"file://{tmp_path}/cache", "settings")
     loader(cache=cache)([SourceDocument(str(form))])
-    (entry,) = cache.fs.find(cache.root_path)
+    cache.commit()
+    (entry,) = cache.fs.find(f"{cache.root_path}/data")
     cache.fs.pipe_file(entry, b"not parquet")
     shard = tmp_path / "shard.tar"
     write_shard(shard, [("a.pdf", invoice.read_bytes()), ("b.pdf", form.read_bytes())])
