@@ -113,13 +113,14 @@ def seat(plan: StagePlan, nodes: list[Node]) -> list[Resources]:
     left, each node's remainder counted apart. Raises `Unseatable`, naming the settings, when the fixed
     reservations do not fit or nothing is left to share."""
     free = [[node.cpus, node.gpus, node.memory_gb] for node in nodes]
-    fixed = [i for i, stage in enumerate(plan.stages) if not _flexible(stage.resources)]
-    fixed.sort(key=lambda i: (plan.stages[i].name != "generate", -plan.stages[i].resources.num_gpus, -plan.stages[i].resources.num_cpus))
-    for i in fixed:
-        needs = plan.stages[i].resources
+    fixed = [stage for stage in plan.stages if not _flexible(stage.resources)]
+    fixed.sort(key=lambda stage: (stage.name != "generate", -stage.resources.num_gpus, -stage.resources.num_cpus))
+    for stage in fixed:
+        needs = stage.resources
         for _ in range(_workers(needs)):
             if not _place(free, needs.num_cpus, needs.num_gpus, needs.memory_gb):
-                raise Unseatable(_unseatable(plan, nodes, f"{_ask(plan.stages[i], needs)} does not fit beside the stages placed before it"))
+                problem = f"{_ask(stage, needs)} does not fit beside the stages placed before it"
+                raise Unseatable(_unseatable(plan, nodes, problem))
     seated = [stage.resources for stage in plan.stages]
     flexible = [i for i, stage in enumerate(plan.stages) if _flexible(stage.resources)]
     for n, i in enumerate(flexible):
