@@ -78,6 +78,7 @@ def settings_key(config: Config) -> str:
 
 
 INDEX_PIECES = 64  # index files a reader merges into one, so that loading the index stays a few reads
+RECENT_ENTRIES = 50_000  # entries a worker remembers having written since it last read the index
 INDEX_SCHEMA = pa.schema([("key", pa.uint64()), ("file", pa.string()), ("row_group", pa.int32())])
 
 
@@ -139,6 +140,8 @@ class PageCache:
     def commit(self) -> None:
         """Close the open data file and write its index: its documents become entries, all at once."""
         self._recent.update(_commit_open(self._open))
+        if len(self._recent) > RECENT_ENTRIES:  # a long-lived worker reads the index afresh rather than grow
+            self._index, self._recent = None, {}
 
     def doc_ids(self) -> set[str]:
         """The documents with a complete entry now, by any writer (reads the index afresh and every data file:
