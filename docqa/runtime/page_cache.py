@@ -194,7 +194,8 @@ class _OpenFile:
         self.fs, self.root, self.name = fs, root, f"{name}.parquet"
         fs.makedirs(f"{root}/data", exist_ok=True)
         self.file = fs.open(f"{root}/data/{self.name}", "wb")
-        self.writer = pq.ParquetWriter(self.file, arrow_schema(PageWindow))
+        # No column statistics: lookups go by the index, and min/max page texts would bloat the footer.
+        self.writer = pq.ParquetWriter(self.file, arrow_schema(PageWindow), write_statistics=False)
         self.doc_ids: dict[str, int] = {}  # row group of each document
         self.bytes, self.started = 0, time.monotonic()
 
