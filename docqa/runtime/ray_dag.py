@@ -1,7 +1,8 @@
 """The Ray Data DAG: the only module that imports Ray. It adapts the plan's stages to `map_batches`.
 
 Stateless stages run as tasks; stages holding a model or tokenizer run in long-lived actors, the LLM
-engine as `model.replicas` actors. Execution streams: documents are loaded while earlier windows are
+engine as `model.replicas` actors, each stage's reservations sized to the cluster's nodes first
+(`docqa.runtime.plan.seat`), so that all of them run at once. Execution streams: documents are loaded while earlier windows are
 generated, and finished windows reach the caller as they complete, in any order (the dataset is
 assembled in input order from committed work units, see `docqa.runtime.units`).
 """
