@@ -1,10 +1,10 @@
 """The Ray Data DAG: the only module that imports Ray. It adapts the plan's stages to `map_batches`.
 
 Stateless stages run as tasks; stages holding a model or tokenizer run in long-lived actors, the LLM
-engine as `model.replicas` actors, each stage's reservations sized to the cluster's nodes first
-(`docqa.runtime.plan.seat`), so that all of them run at once. Execution streams: documents are loaded while earlier windows are
-generated, and finished windows reach the caller as they complete, in any order (the dataset is
-assembled in input order from committed work units, see `docqa.runtime.units`).
+engine as `model.replicas` actors; the reservations are first sized to the cluster's nodes
+(`docqa.runtime.plan.seat`), so that every stage runs at once. Execution streams: documents are loaded
+while earlier windows are generated, and finished windows reach the caller as they complete, in any
+order (the dataset is assembled in input order from committed work units, see `docqa.runtime.units`).
 """
 
 from __future__ import annotations
