@@ -49,10 +49,16 @@ def test_loading_workers_set_alone_share_what_is_left():
     assert (by_stage["load"].replicas, by_stage["load"].num_cpus) == (4, 0.1625)
 
 
-def test_explicit_settings_that_fit_are_kept():
-    plan = plan_for("default.yaml", "run.load_workers=2", "run.load_num_cpus=0.3")
-    by_stage = seated(plan, [Node(cpus=2)])
-    assert (by_stage["load"].replicas, by_stage["load"].num_cpus) == (2, 0.3)
+@pytest.mark.parametrize(
+    ("overrides", "loading"),
+    [
+        (["run.load_workers=2", "run.load_num_cpus=0.3"], (2, 0.3)),
+        (["run.load_num_cpus=0.2"], (3, 0.2)),  # as many workers of 0.2 CPU as the 0.65 left holds
+    ],
+)
+def test_explicit_settings_that_fit_are_kept(overrides, loading):
+    by_stage = seated(plan_for("default.yaml", *overrides), [Node(cpus=2)])
+    assert (by_stage["load"].replicas, by_stage["load"].num_cpus) == loading
 
 
 @pytest.mark.parametrize(
