@@ -167,8 +167,8 @@ class PageCache:
         try:
             with self.fs.open(path, "rb") as f:
                 # The footer of a file of many documents is read once and kept for the next lookups in it.
-                footer = self._footers.pop(file, None) or pq.ParquetFile(f).metadata
-                self._footers[file] = footer
+                footer = self._footers.pop(file, None)
+                self._footers[file] = footer = footer if footer is not None else pq.ParquetFile(f).metadata
                 while len(self._footers) > 16:
                     self._footers.popitem(last=False)
                 return pq.ParquetFile(f, metadata=footer).read_row_group(row_group)
@@ -197,12 +197,12 @@ class _OpenFile:
         # No column statistics: lookups go by the index, and min/max page texts would bloat the footer.
         self.writer = pq.ParquetWriter(self.file, arrow_schema(PageWindow), write_statistics=False)
         self.doc_ids: dict[str, int] = {}  # row group of each document
-        self.bytes, self.started = 0, time.monotonic()
+        self.row_groups, self.bytes, self.started = 0, 0, time.monotonic()
 
     def add(self, doc_id: str, table: pa.Table) -> tuple[int, int, float]:
         """Write one document as one row group; returns the file's documents, bytes and age so far."""
         self.writer.write_table(table, row_group_size=max(table.num_rows, 1))
-        self.doc_ids[doc_id] = len(self.doc_ids)
+        self.doc_ids[doc_id], self.row_groups = self.row_groups, self.row_groups + 1
         self.bytes += table.nbytes
         return len(self.doc_ids), self.bytes, time.monotonic() - self.started
 
