@@ -74,6 +74,10 @@ def docmatix_estimate(results: dict) -> dict:
             "measured_at_documents": point["documents"],
         },
         "generation_h": round(gpu_h, 2),
+        # what each GPU must sustain for generation and the assembly to fit the target
+        "tokens_per_s_per_gpu_for_target": (
+            round(DOCMATIX["output_tokens"] / (GPUS * (TARGET_HOURS - tail_h) * 3600)) if tail_h < TARGET_HOURS else None
+        ),
         "cpu_stage_core_h": round(cpu_core_h, 1),
         "cpu_cores_to_keep_pace": round(cpu_core_h / gpu_h),
         "cpu_cores_per_10pct_ocr": round(DOCMATIX["pages"] * 0.1 * OCR_S_PER_PAGE / 3600 / gpu_h),
@@ -89,12 +93,18 @@ def docmatix_estimate(results: dict) -> dict:
 def estimate_rows(estimate: dict) -> list[list[str]]:
     """The estimate as a table: what, hours (or cores), and where the figure comes from."""
     given = estimate["inputs"]
+    per_gpu = estimate["tokens_per_s_per_gpu_for_target"]
+    needed = (
+        f"{estimate['target_h']:g} h with the assembly needs {per_gpu:,} tokens/s per GPU"
+        if per_gpu
+        else "the assembly alone exceeds the target"
+    )
     return [
         [
             "generation",
             f"{estimate['generation_h']} h",
             f"{given['output_tokens'] / 1e6:.0f}M output tokens / ({given['gpus']} x "
-            f"{given['h100_output_tokens_per_s']:,.0f} tokens/s: {given['h100_source']})",
+            f"{given['h100_output_tokens_per_s']:,.0f} tokens/s: {given['h100_source']}); {needed}",
         ],
         [
             "driver, per document (serial)",
@@ -109,7 +119,7 @@ def estimate_rows(estimate: dict) -> list[list[str]]:
         ],
         [
             "CPU stages: load, OCR, prompt, parse",
-            f"{estimate['cpu_stage_core_h']} core-h = {estimate['cpu_cores_to_keep_pace']} cores",
+            f"{estimate['cpu_stage_core_h']} core-h: {estimate['cpu_cores_to_keep_pace']} cores keep pace",
             f"{given['pages'] / 1e6:.1f}M pages x ({given['load_cpu_ms_per_page']} load ({given['load_from']}) + "
             f"{given['prompt_parse_cpu_ms_per_page']} prompt and parse (scale probe) CPU ms), OCR on "
             f"{given['ocr_share']:.0%} of pages; each 10% OCRed at {given['ocr_s_per_page']} s adds "
