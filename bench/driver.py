@@ -3,9 +3,11 @@
     python -m bench.driver FIGURES.json dataset --input ... --output ...
 
 The scale benchmark (`bench/scale.py`) runs a dataset build through this so that it can read what the
-driver alone costs: `getrusage(RUSAGE_SELF)` counts this process (all its threads, Ray Data's streaming
-executor and the shard assembly included) and none of the processes it starts (Ray's workers, the PDF
-workers), and its peak resident memory is exact where sampling from outside would miss a short peak.
+driver alone costs: `getrusage(RUSAGE_SELF)` counts the CPU time of this process (all its threads, Ray
+Data's streaming executor and the shard assembly included) and none of the processes it starts (Ray's
+workers, the PDF workers); `VmHWM` is the peak resident memory of this process's own address space, exact
+where sampling from outside would miss a short peak. (`ru_maxrss` would not do: Linux carries the
+parent's peak across fork and exec, so it reports the benchmark's own memory when that is larger.)
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from pathlib import Path
 
 def write_figures(path: Path) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    figures = {"cpu_s": round(usage.ru_utime + usage.ru_stime, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    peak_kib = int(status["VmHWM"].split()[0])
+    figures = {"cpu_s": round(usage.ru_utime + usage.ru_stime, 3), "peak_rss_mb": round(peak_kib / 1024, 1)}
     path.write_text(json.dumps(figures) + "\n")
 
 
