@@ -132,3 +132,15 @@ def estimate_rows(estimate: dict) -> list[list[str]]:
             f"{'met' if estimate['met'] else 'NOT met'}",
         ],
     ]
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+    from pathlib import Path
+
+    from bench.__main__ import markdown
+
+    # python -m bench.estimate [RESULTS.json]: the estimate from a results file with the scale probe's figures
+    report = json.loads(Path(sys.argv[1] if len(sys.argv) > 1 else "bench/results.json").read_text())
+    print(markdown(["what", "takes", "from"], estimate_rows(docmatix_estimate(report["results"]))))
