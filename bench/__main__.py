@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench                              # all of them (`make bench`)
     .venv/bin/python -m bench --only encoding,memory       # some of them
-    .venv/bin/python -m bench --only scale --scale-max 16000   # the scale probe up to 16k documents (~35 min)
+    .venv/bin/python -m bench --only scale --scale-max 16000   # the scale probe up to 16k documents (~30 min idle)
 
 Every figure is a ratio of two things measured side by side in this run on this machine, so that a
 steady load from elsewhere weighs on both sides alike; the cores other processes kept busy meanwhile
