@@ -16,8 +16,9 @@ decides whether it can finish at all, so each point reports:
 
 The documents are one or two pages of sentences drawn from the sample corpus's words with a fixed seed,
 with numbers, so that no two are alike (the stand-in would answer near-copies alike, and the duplicate
-filter drop their pairs) and every page has a usable text layer (no OCR). The largest corpus is written once per bench run; smaller points
-read its first documents, each run with its own output folder and page cache.
+filter drop their pairs) and every page has a usable text layer (no OCR). The largest corpus is written
+once per bench run; smaller points read its first documents, each run with its own output folder and
+page cache.
 """
 
 from __future__ import annotations
