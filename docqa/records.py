@@ -97,11 +97,38 @@ class PromptedWindow(PageWindow):
 
 
 @dataclass
+class JudgeScores:
+    """The judge's scores of one QA pair against its page text, each from 1 (bad) to 5 (good), and their
+    weighted mean scaled to 0..1 (docqa.quality.verify.RUBRIC_WEIGHTS)."""
+
+    correctness: int = 0  # the answer is right, by the page text
+    training_signal: int = 0  # the pair teaches something worth learning about the page
+    question_quality: int = 0  # the question is clear, specific and answerable
+    needs_page: int = 0  # the question cannot be answered without this page
+    answer_format: int = 0  # the answer is short, complete and well formed
+    score: float = 0.0
+
+
+@dataclass
+class PairCheck:
+    """What the model said about one QA pair of a window, asked by the generate stage with its own engine
+    (docqa.quality.verify): the pair is named by its question and answer as parsed from the completion."""
+
+    question: str
+    answer: str
+    roundtrip_answer: str | None = None  # the model's answer to the question, from the page text; None: not asked
+    judge: JudgeScores | None = None  # None: not judged, or the judge's reply was not the requested JSON
+    prompt_tokens: int = 0  # tokens the checks of this pair sent to the model
+    output_tokens: int = 0  # and the tokens it wrote back
+
+
+@dataclass
 class GeneratedWindow(PromptedWindow):
     model: str = ""
     completion: str = ""
     finish_reason: str = ""
     output_tokens: int = 0
+    checks: list[PairCheck] = field(default_factory=list)  # model checks of the pairs that passed the text filters
 
 
 @dataclass
@@ -111,6 +138,8 @@ class QAPair:
     support: float = 0.0  # how well the window's text supports the answer (docqa.quality.grounding.support_score)
     page: int = -1  # index in the window's images of the page that prints the answer; -1: not found
     boxes: list[list[float]] = field(default_factory=list)  # [x0, y0, x1, y1] in pixels of that image
+    roundtrip_answer: str | None = None  # the model's own answer to the question (docqa.quality.verify)
+    judge: JudgeScores | None = None  # the judge's scores, when the judge pass is on
 
 
 @dataclass

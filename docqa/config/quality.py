@@ -42,6 +42,48 @@ class FilterConfig(Section):
         description="A question or answer written mostly in a script (Latin, Cyrillic, CJK, ...) that makes up "
         "less than this share of the document's letters is dropped (`script_mismatch`). 0 turns it off.",
     )
+    roundtrip: bool = Field(
+        False,
+        description="Round trip: the generating model answers each question again from the page text alone "
+        "(prompts/checks/roundtrip-answer-*), with the engine or endpoint that generated, and a pair whose two answers "
+        "disagree is dropped (`roundtrip_mismatch`). Only pairs that pass every other filter are asked about. "
+        "Answers agree when their numbers are the same and their words overlap by `roundtrip_min_overlap`. "
+        "Off by default: see the README's quality section for what it does to the embedded model's pairs "
+        "and what it costs.",
+    )
+    roundtrip_min_overlap: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Least share of the shorter answer's words (stop words aside; numbers whole) that the other "
+        "answer must hold for the two to agree; the sets of numbers must be equal besides.",
+    )
+    roundtrip_max_tokens: int = Field(48, gt=0, description="Most tokens the model writes for a round-trip answer.")
+    judge: bool = Field(
+        False,
+        description="Judge: the generating model scores each pair against the page text on five rubrics "
+        "(prompts/checks/judge-rubric-*, JSON), kept in the dataset's `checks` column; a pair whose weighted score is "
+        "below `judge_min_score` is dropped as `judge_<rubric>`, naming its lowest rubric. Meant for instruct "
+        "models of 7B and more (configs/gpu.yaml); a small base model cannot judge.",
+    )
+    judge_min_score: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Least weighted judge score (0: every rubric 1 of 5; 1: every rubric 5 of 5) a pair keeps.",
+    )
+    judge_max_tokens: int = Field(96, gt=0, description="Most tokens the model writes for one judgement.")
+    check_prompts: list[str] = Field(
+        default_factory=lambda: [
+            "roundtrip-answer-completion-v1",
+            "roundtrip-answer-chat-v1",
+            "judge-rubric-completion-v1",
+            "judge-rubric-chat-v1",
+        ],
+        description="Prompt templates, in `prompts/checks/`, of the round trip (ids starting `roundtrip-`) and of "
+        "the judge (`judge-`); each window is checked with the one of the same form (completion or chat) as the "
+        "template it was generated with.",
+    )
     near_duplicate_jaccard: float | None = Field(
         0.8,
         gt=0,

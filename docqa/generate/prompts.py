@@ -2,8 +2,10 @@
 
 A template file `prompts/<id>-v<version>.yaml` is either a `completion` prompt (for base models: plain
 text ending where the model continues) or a `chat` prompt (for instruct models: messages rendered with
-the model's own chat template). `{document}` and `{max_pairs}` are filled in; nothing else is
-interpreted, so JSON examples need no escaping. The sha256 of the file is stored with every row.
+the model's own chat template). `{document}` and `{max_pairs}` are filled in, and for the checks that
+ask the model about one pair (`docqa.quality.verify`) `{question}` and `{answer}`; nothing else is
+interpreted, in one pass (a page that prints "{question}" stays as printed), so JSON examples need no
+escaping. The sha256 of the file is stored with every row.
 
 A prompt *set* names several templates of one form; each document gets one of them, drawn from its id
 and a seed. Docmatix worked this way: five role descriptions, one picked per document, so the questions
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +24,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from docqa.errors import UserError
+
+_PLACEHOLDER = re.compile(r"\{(document|max_pairs|question|answer)\}")
 
 
 class ChatMessage(BaseModel):
@@ -38,6 +43,12 @@ class PromptTemplate(BaseModel):
     page_separator: str = Field(description="Placed between the texts of consecutive pages.")
     template: str | None = Field(None, description="The prompt text (completion form).")
     messages: list[ChatMessage] | None = Field(None, description="The conversation (chat form).")
+    evidence_pages: int = Field(
+        1,
+        ge=1,
+        description="Pages of the window a question of this role must draw on; 2 or more: pairs whose evidence "
+        "is found on fewer pages are dropped (`single_page_evidence`, docqa.quality.filters).",
+    )
     sha256: str = Field("", description="Hash of the template file; set when loaded.")
 
     @model_validator(mode="after")
@@ -57,9 +68,12 @@ class PromptTemplate(BaseModel):
         parts = [self.template] if self.form == "completion" else [m.content for m in self.messages]
         return "\n".join(parts).replace("{document}", "")
 
-    def render(self, document: str, max_pairs: int, tokenizer: Any) -> str:
+    def render(self, document: str, max_pairs: int, tokenizer: Any, **fields: str) -> str:
+        """The prompt text; `fields` fill `{question}` and `{answer}`."""
+        values = {"document": document, "max_pairs": str(max_pairs), **fields}
+
         def fill(text: str) -> str:
-            return text.replace("{max_pairs}", str(max_pairs)).replace("{document}", document)
+            return _PLACEHOLDER.sub(lambda m: values.get(m[1], m[0]), text)
 
         if self.form == "completion":
             return fill(self.template)
@@ -95,6 +109,9 @@ PROMPT_SETS: dict[str, list[str]] = {
         "docmatix-summary-completion-v1",
         "docmatix-phrasing-completion-v1",
     ],
+    # Questions that need two or more pages of a window: pairs whose evidence is on one page are dropped.
+    "crosspage-chat": ["docmatix-crosspage-chat-v1"],
+    "crosspage-completion": ["docmatix-crosspage-completion-v1"],
 }
 
 

@@ -3,6 +3,7 @@ and how an annotated window becomes a row, a reject or dropped-pair rows."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,10 +11,11 @@ from typing import Any
 
 import datasets
 
+from docqa.quality.verify import RUBRIC_WEIGHTS
 from docqa.records import AnnotatedWindow, Reject
 
 SPLITS = ("train", "test")
-SCHEMA_VERSION = 1  # of the rows below: raised when a column is added, removed or changes meaning
+SCHEMA_VERSION = 2  # of the rows below: raised when a column is added, removed or changes meaning
 
 
 def pipeline_version() -> str:
@@ -35,6 +37,15 @@ FEATURES = datasets.Features(
                 "support": datasets.Value("float32"),
                 "page": datasets.Value("int32"),
                 "boxes": datasets.List(datasets.List(datasets.Value("float32"))),
+            }
+        ),
+        "checks": datasets.List(
+            {
+                "roundtrip_answer": datasets.Value("string"),
+                "judge": {
+                    **{name: datasets.Value("int32") for name in RUBRIC_WEIGHTS},
+                    "score": datasets.Value("float32"),
+                },
             }
         ),
         "doc_id": datasets.Value("string"),
@@ -64,6 +75,9 @@ COLUMN_DESCRIPTIONS = {
     "grounding": "per QA pair, as in `texts`: `support`, how well the page text supports the answer (1.0: it "
     "occurs verbatim); `page`, the index in `images` of the page that prints it (-1: not found); `boxes`, "
     "`[x0, y0, x1, y1]` in pixels of that image, one per line of text where it is printed",
+    "checks": "per QA pair, as in `texts`: `roundtrip_answer`, the model's own answer to the question from the page "
+    "text (null: the round trip was off); `judge`, the judge's scores from 1 to 5 per rubric and their weighted "
+    "`score` from 0 to 1 (null: the judge was off)",
     "doc_id": "sha256 of the PDF's bytes",
     "source_path": "where the PDF was read from, as `output.source_paths` records it (see the card's Source section)",
     "page_count": "pages in the whole PDF",
@@ -116,6 +130,10 @@ def dataset_row(window: AnnotatedWindow, run: RunInfo, source_path: str) -> dict
         "images": [{"bytes": image, "path": None} for image in window.images],
         "texts": [{"user": p.question, "assistant": p.answer, "source": source} for p in window.qa],
         "grounding": [{"support": p.support, "page": p.page, "boxes": p.boxes} for p in window.qa],
+        "checks": [
+            {"roundtrip_answer": p.roundtrip_answer, "judge": dataclasses.asdict(p.judge) if p.judge else None}
+            for p in window.qa
+        ],
         "doc_id": window.doc_id,
         "source_path": source_path,
         "page_count": window.page_count,

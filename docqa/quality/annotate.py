@@ -1,4 +1,5 @@
-"""Parse each completion into typed QA pairs, filter them, drop those asking an eval set's question about a
+"""Parse each completion into typed QA pairs, filter them (the text filters, then on what the model said about
+each pair in the generate stage: `docqa.quality.verify`), drop those asking an eval set's question about a
 page like its image (`docqa.quality.decontaminate`), and locate each kept answer on its page.
 
 A completion that is not the requested JSON (a base model that ran out of tokens mid-string) fails the
@@ -12,8 +13,9 @@ from docqa.config import FilterConfig
 from docqa.generate.answer import parse_completion
 from docqa.generate.prompts import PromptTemplate
 from docqa.quality.decontaminate import EvalSets
-from docqa.quality.filters import apply_filters, pair_filters
+from docqa.quality.filters import apply_filters, pair_filters, window_text
 from docqa.quality.grounding import AnswerLocator
+from docqa.quality.verify import attach_checks, check_filters
 from docqa.records import AnnotatedWindow, GeneratedWindow, extend, no_pair_kept
 from docqa.runtime.stage import Resources, Stage
 
@@ -30,7 +32,7 @@ class ParseQA(Stage):
         # windows back until enough arrive, and a small run would commit no input before its end.
         self.resources = Resources(batch_size=batch_size, num_cpus=0.1)
         # The copy check compares with the examples of the template each window was prompted with.
-        self.filters = {t.prompt_id: pair_filters(config, t.instruction_text()) for t in templates}
+        self.filters = {t.prompt_id: pair_filters(config, t) + check_filters(config) for t in templates}
         self.eval_sets = eval_sets
 
     def setup(self) -> None:
@@ -43,7 +45,8 @@ class ParseQA(Stage):
         except ValueError as exc:
             detail = f"finish_reason={record.finish_reason}, {record.output_tokens} tokens"
             return [self.fail(record, "not_json", f"completion is not the requested JSON ({exc}; {detail})")]
-        kept, dropped = apply_filters(pairs, "\n".join(record.texts), self.filters[record.prompt_id])
+        attach_checks(pairs, record.checks)
+        kept, dropped = apply_filters(pairs, window_text(record.texts), self.filters[record.prompt_id])
         if self.eval_sets and kept:
             kept, contaminated = self.eval_sets.drop_asked(kept, record.images)
             dropped += contaminated

@@ -1,16 +1,19 @@
 """QA pair filters: each returns None to keep a pair, or the reason it is dropped.
 
-A filter is called as `f(pair, document)`, where `document` is the window's page text as the pipeline
-holds it, and `pair.support` already holds the grounding score. Filters that compare words compare them
-folded by `docqa.quality.folding` (case, accents, punctuation and digit grouping ignored, numbers whole).
+A filter is called as `f(pair, document)`, where `document` is the window's page texts as the pipeline
+holds them, joined by `PAGE_BREAK` (`window_text`), and `pair.support` already holds the grounding score.
+Filters that compare words compare them folded by `docqa.quality.folding` (case, accents, punctuation and
+digit grouping ignored, numbers whole).
 The Docmatix heuristics are kept as separate, named rules: empty text, "unanswerable", code-like text and
-Q#/A# markers. Then: refusals and meta-answers, length bounds in tokens, repetitive answers, questions that
-contain their answer, pairs copied from the prompt's own examples, text in a script the document does not
-use, answers the document does not support, and repeated questions. Docmatix also dropped any text
-matching `\\w+\\.\\w+`, which removes numeric answers such as "3.5" and abbreviations such as "U.S."; that
-rule exists here only as an option (off by default). Dropped pairs are counted per reason and kept with
-it; nothing is dropped without one. Duplicates across windows and documents are dropped later, where the
-whole dataset is seen (`docqa.quality.dedup`).
+Q#/A# markers. Then: refusals and meta-answers, length bounds in tokens, text that is not a question,
+questions any document would answer, repetitive answers, questions that contain their answer, pairs copied
+from the prompt's own examples, text in a script the document does not use, answers the document does not
+support, questions of a cross-page role whose evidence is on one page, and repeated questions. The checks
+that ask the model about a pair (round trip, judge) come after these, in `docqa.quality.verify`. Docmatix
+also dropped any text matching `\\w+\\.\\w+`, which removes numeric answers such as "3.5" and abbreviations
+such as "U.S."; that rule exists here only as an option (off by default). Dropped pairs are counted per
+reason and kept with it; nothing is dropped without one. Duplicates across windows and documents are
+dropped later, where the whole dataset is seen (`docqa.quality.dedup`).
 """
 
 from __future__ import annotations
@@ -22,15 +25,37 @@ from collections import Counter
 from collections.abc import Callable
 
 from docqa.config import FilterConfig
-from docqa.quality.folding import folded_text, script_of, tokens
-from docqa.quality.grounding import support_score
+from docqa.generate.prompts import PromptTemplate
+from docqa.quality.folding import folded_text, is_number, script_of, tokens
+from docqa.quality.grounding import STOP_WORDS, support_score
 from docqa.records import DroppedPair, QAPair
 
 PairFilter = Callable[[QAPair, str], "str | None"]
 
+# Between the page texts of a window: a form feed, the page break of plain text, which folding reads as
+# a space, so a check that ignores pages sees the window as one text.
+PAGE_BREAK = "\f"
+
 _CODE_LIKE = re.compile(r"```|[{}]|</?[a-zA-Z][\w-]*>|\b\w+\(\)|\bdef \w+\(|;\s*$|=>")
 _QA_MARKERS = re.compile(r"\b[QA]\d+\s*[:.)]")
 _DOTTED_WORD = re.compile(r"\w+\.\w+")
+_QUESTION_MARKS = ("?", "\uff1f", "\u061f", "\u037e")  # ASCII, full-width (CJK), Arabic, Greek
+# Words a question or a request may open with, folded as `tokens` folds them.
+_QUESTION_OPENERS = frozenset(
+    "what which who whom whose when where why how is are was were do does did can could should would will has "
+    "have had may might must shall list name give state identify describe explain summarize summarise compare "
+    "find calculate compute according".split()
+)
+# Words that name a document, its parts or the act of asking about it: a question made of these alone, and
+# of stop words, could be asked of any document.
+_GENERIC_WORDS = frozenset(
+    "what which who whom whose when where why how do does did can could should would will about document "
+    "documents doc pdf file page pages text texts content contents this these it its here main mainly primarily "
+    "topic topics subject purpose summary summarize summarise overview describe description title type kind "
+    "information info say says tell shown show shows written given provided following above below overall "
+    "general key point points idea thing things something form report letter invoice article paper sheet image "
+    "picture figure table mean means meaning".split()
+)
 # Refusals and answers about the document instead of from it ("The document does not say").
 _REFUSAL = re.compile(
     r"\bas an ai\b|\blanguage model\b|\bi(?: a|\')m sorry\b|\bsorry\b"
@@ -86,6 +111,37 @@ def repetitive(pair: QAPair, document: str) -> str | None:
 
 def refusal(pair: QAPair, document: str) -> str | None:
     return "refusal" if _REFUSAL.search(pair.answer.strip()) else None
+
+
+def window_text(texts: list[str]) -> str:
+    """The `document` filters are given: a window's page texts, joined by `PAGE_BREAK`."""
+    return PAGE_BREAK.join(texts)
+
+
+def not_a_question(pair: QAPair, document: str) -> str | None:
+    """A question ends with a question mark (of any script), or opens with an English question word or a
+    request ("List the ...", "Name the ..."). A statement, a heading or a pasted passage is none of these."""
+    question = pair.question.strip()
+    if question.endswith(_QUESTION_MARKS):
+        return None
+    first = tokens(question)[:1]
+    return None if first and first[0] in _QUESTION_OPENERS else "not_a_question"
+
+
+def generic_question(pair: QAPair, document: str) -> str | None:
+    """A question any document would answer ("What is this document about?", "What is this?") with an answer
+    that says nothing particular to this document: the question names nothing but the document itself, and
+    the answer holds fewer than two words of the document that are not stop words or words about
+    documents ("a form", "an invoice", "information"). "What is this?" / "Invoice INV-2024-0187" is kept."""
+    if any(_particular(token) for token in tokens(pair.question)):
+        return None
+    printed = set(tokens(document))
+    particular = {token for token in tokens(pair.answer) if _particular(token) and token in printed}
+    return "generic_question" if len(particular) < 2 else None
+
+
+def _particular(token: str) -> bool:
+    return is_number(token) or (token not in STOP_WORDS and token not in _GENERIC_WORDS)
 
 
 def length_limits(config: FilterConfig) -> PairFilter:
@@ -156,8 +212,26 @@ def copied_from(prompt_text: str) -> PairFilter:
     return copied_from_prompt
 
 
-def pair_filters(config: FilterConfig, prompt_text: str) -> list[PairFilter]:
-    """The filters in the order they are tried; `prompt_text` is the template without the document."""
+def evidence_on_pages(min_pages: int) -> PairFilter:
+    """For a role whose questions must draw on several pages (a template's `evidence_pages`): a page is
+    evidence when it prints at least two words or numbers of the question and answer (stop words and
+    question words aside) that are not printed on every page of the window (a running header is evidence
+    of nothing; one common word such as "days" is not either); fewer than `min_pages` such pages, or a
+    window of fewer pages, drops the pair (`single_page_evidence`)."""
+
+    def single_page_evidence(pair: QAPair, document: str) -> str | None:
+        pages = [set(tokens(text)) for text in document.split(PAGE_BREAK)]
+        on_every_page = set.intersection(*pages)
+        units = {t for t in tokens(f"{pair.question} {pair.answer}") if t not in STOP_WORDS | _QUESTION_OPENERS}
+        units -= on_every_page
+        evidence = sum(len(units & page) >= 2 for page in pages)
+        return "single_page_evidence" if evidence < min_pages else None
+
+    return single_page_evidence
+
+
+def pair_filters(config: FilterConfig, template: PromptTemplate) -> list[PairFilter]:
+    """The filters in the order they are tried, for pairs written with `template`."""
     filters = [
         empty,
         unanswerable,
@@ -165,9 +239,11 @@ def pair_filters(config: FilterConfig, prompt_text: str) -> list[PairFilter]:
         code_like,
         qa_markers,
         length_limits(config),
+        not_a_question,
+        generic_question,
         repetitive,
         answer_in_question,
-        copied_from(prompt_text),
+        copied_from(template.instruction_text()),
     ]
     if config.min_script_share:
         filters.append(script_consistency(config.min_script_share))
@@ -175,6 +251,8 @@ def pair_filters(config: FilterConfig, prompt_text: str) -> list[PairFilter]:
         filters.append(grounding(config.min_support))
     if config.drop_dotted_words:
         filters.append(dotted_word)
+    if template.evidence_pages > 1:
+        filters.append(evidence_on_pages(template.evidence_pages))
     return filters
 
 
@@ -183,17 +261,22 @@ def _folded_document(document: str) -> str:
     return f" {folded_text(document)} "
 
 
+def drop_reason(pair: QAPair, document: str, filters: list[PairFilter]) -> str | None:
+    """Score the pair's grounding on `document` (stored on the pair), then the first filter's reason to drop it."""
+    pair.support = round(support_score(pair.answer, document), 3)
+    return next((r for f in filters if (r := f(pair, document))), None)
+
+
 def apply_filters(
     pairs: list[QAPair], document: str, filters: list[PairFilter]
 ) -> tuple[list[QAPair], list[DroppedPair]]:
-    """Score each pair's grounding on `document` as given (the window's page text), run the filters on
-    it, then drop repeats of a question already kept for this window."""
+    """Score each pair's grounding on `document` as given (`window_text`), run the filters on it, then
+    drop repeats of a question already kept for this window."""
     kept: list[QAPair] = []
     dropped: list[DroppedPair] = []
     seen: set[str] = set()
     for pair in pairs:
-        pair.support = round(support_score(pair.answer, document), 3)
-        reason = next((r for f in filters if (r := f(pair, document))), None)
+        reason = drop_reason(pair, document, filters)
         if reason is None and folded_text(pair.question) in seen:
             reason = "duplicate_question"
         if reason:

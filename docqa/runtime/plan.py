@@ -25,6 +25,7 @@ from docqa.generate.vllm_engine import GenerateQA
 from docqa.ingest.load import LoadDocuments
 from docqa.quality.annotate import ParseQA
 from docqa.quality.decontaminate import EvalSets, RemoveEvalPages
+from docqa.quality.verify import PairChecker
 from docqa.runtime.page_cache import PageCache, settings_key
 from docqa.runtime.stage import Resources, Stage
 
@@ -38,12 +39,14 @@ def page_cache(config: Config) -> PageCache | None:
     return PageCache(config.output.cache_dir, settings_key(config)) if config.output.cache_dir else None
 
 
-def generate_stage(config: Config, model_path: str, model_label: str) -> Stage:
-    """The LLM stage: an engine in each of `model.replicas` actors, or requests to `model.endpoint`."""
+def generate_stage(config: Config, model_path: str, model_label: str, templates: list[PromptTemplate]) -> Stage:
+    """The LLM stage: an engine in each of `model.replicas` actors, or requests to `model.endpoint`; the same
+    engine or endpoint answers the checks that ask the model about each pair, when they are on."""
     schema = response_schema(config.sampling.max_pairs)
+    checker = PairChecker(config.filters, templates, config.prompt.directory, config.model.max_model_len)
     if config.model.endpoint:
-        return EndpointGenerateQA(model_label, config.model, config.sampling, schema)
-    return GenerateQA(model_path, model_label, config.model, config.sampling, schema)
+        return EndpointGenerateQA(model_label, config.model, config.sampling, schema, checker, model_path)
+    return GenerateQA(model_path, model_label, config.model, config.sampling, schema, checker)
 
 
 def eval_sets(config: Config) -> EvalSets | None:
@@ -75,7 +78,7 @@ def build_plan(config: Config, templates: list[PromptTemplate], model_path: str,
                 config.model.revision,
                 batch_size=config.run.prompt_batch_size,
             ),
-            generate_stage(config, model_path, model_label),
+            generate_stage(config, model_path, model_label, templates),
             ParseQA(config.filters, templates, batch_size=config.model.batch_size, eval_sets=evals),
         ]
     )
