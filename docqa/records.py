@@ -2,8 +2,9 @@
 
 A PDF flows through the stages as a growing record, one type per boundary:
 
-    SourceDocument --load--> PageWindow --prompt--> PromptedWindow --generate--> GeneratedWindow
-        --parse/filter--> AnnotatedWindow --writer--> a dataset row or a reject row
+    InputUnit --load--> PageWindow --prompt--> PromptedWindow --generate--> GeneratedWindow
+        --parse/filter--> AnnotatedWindow --write parts--> Receipt (to the driver, which commits units)
+        ... committed AnnotatedWindows --writer--> a dataset row or a reject row
 
 A window is at most `render.max_pages_per_example` consecutive pages of one document: one example in
 the dataset. A record whose `error` is set (a `Failure`: the stage, a kind to group by, the reason) has
@@ -46,7 +47,18 @@ def no_pair_kept(stage: str, dropped: list[DroppedPair]) -> Failure:
 
 @dataclass
 class SourceDocument:
+    """One input (a PDF or a tar shard) handed to the load stage on its own: a unit named by its path."""
+
     source_path: str
+
+
+@dataclass
+class InputUnit:
+    """The unit of work a run schedules, loads and commits as one (docqa.runtime.units): a tar shard, or a
+    group of PDFs, in input order. `name` hashes the inputs' paths and content identities."""
+
+    name: str
+    sources: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -80,7 +92,7 @@ class PageWindow:
     ocr_engine: str = ""  # the OCR engine and its language data, when any page was OCRed
     source_metadata: str = ""  # JSON metadata that came with the document (a PDFA sample's .json)
     from_cache: bool = False  # pages and texts came from the page cache, not from rendering
-    unit: str = ""  # the input unit (a PDF or a tar shard) this came from, as the run scheduled it
+    unit: str = ""  # the name of the input unit (a group of PDFs or a tar shard) this came from
     unit_index: int = 0  # this record's place among its unit's records, from 0
     unit_last: bool = False  # the unit's last record: the unit is complete once it and every lower index arrived
     costs: list[StageCost] = field(default_factory=list)  # one per stage that processed this record
@@ -154,6 +166,22 @@ class DroppedPair:
 class AnnotatedWindow(GeneratedWindow):
     qa: list[QAPair] = field(default_factory=list)  # pairs that passed every filter
     dropped: list[DroppedPair] = field(default_factory=list)  # pairs a filter rejected, with its reason
+
+
+@dataclass
+class Receipt:
+    """A finished window as the driver sees it once a worker has written it to a part file of the run's
+    work folder (docqa.runtime.units): enough to commit its unit, count progress and tell a systemic
+    failure (docqa.runtime.faults.LoadFailureGuard); no image or text crosses to the driver."""
+
+    unit: str
+    unit_index: int
+    unit_last: bool
+    part: str  # the part file holding the window, relative to the work folder
+    source_path: str
+    error: Failure | None = None
+    pairs_kept: int = 0
+    pairs_dropped: int = 0
 
 
 @dataclass

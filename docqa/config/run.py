@@ -41,6 +41,19 @@ class RunConfig(Section):
         "task of each other stage are seated. A value set here (or in load_workers) that leaves some stage "
         "unseated stops the run before any work.",
     )
+    unit_max_documents: int = Field(
+        64,
+        gt=0,
+        description="Most PDFs grouped into one work unit: loaded, committed and resumed together (a tar shard is a "
+        "unit of its own). A run of few PDFs gets fewer per unit, so it is cut into about 100 units and commits as it "
+        "goes. Larger units cost the driver less (a block, a commit each) but redo more after a kill or a replaced "
+        "input: 64 cuts 1.3M PDFs into ~20k units.",
+    )
+    unit_max_mb: float = Field(
+        256,
+        gt=0,
+        description="Most megabytes of PDF files grouped into one work unit (a PDF larger than this is a unit alone).",
+    )
     prompt_batch_size: int = Field(16, gt=0, description="Examples per batch in the prompt-building stage.")
     stop_after_failed_documents: int = Field(
         50,

@@ -3,8 +3,9 @@
 Stateless stages run as tasks; stages holding a model or tokenizer run in long-lived actors, the LLM
 engine as `model.replicas` actors; the reservations are first sized to the cluster's nodes
 (`docqa.runtime.plan.seat`), so that every stage runs at once. Execution streams: documents are loaded
-while earlier windows are generated, and finished windows reach the caller as they complete, in any
-order (the dataset is assembled in input order from committed work units, see `docqa.runtime.units`).
+while earlier windows are generated, and the plan's last stage hands the caller what it makes of finished
+windows as they complete, in any order: receipts, once workers have written the windows to the work
+folder (the dataset is assembled in input order from committed work units, see `docqa.runtime.units`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import math
 import os
 from collections.abc import Iterator
 from itertools import islice
+from typing import Any
 
 import pyarrow as pa
 import ray
 
 from docqa.config import RunConfig
-from docqa.records import AnnotatedWindow, SourceDocument, from_table, to_row, to_table
+from docqa.records import from_table, to_row, to_table
 from docqa.runtime.plan import Node, StagePlan, describe_seating, seat
 from docqa.runtime.stage import Stage
 
@@ -37,7 +39,9 @@ class _StageAdapter:
             yield to_table(self.stage.output_type, piece)
 
 
-def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[list[AnnotatedWindow]]:
+def run_ray(plan: StagePlan, inputs: list[Any], run: RunConfig) -> Iterator[pa.Table]:
+    """The outputs of the plan's last stage for `inputs` (records of its first stage's input type), as Arrow
+    tables, never turned into Python objects here."""
     if not ray.is_initialized():
         # Join the configured cluster, or the one a Ray job runs in (RAY_ADDRESS); otherwise start a
         # fresh local instance rather than attach to whatever /tmp/ray says was last started here.
@@ -53,8 +57,8 @@ def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[lis
     nodes = cluster_nodes()
     seating = seat(plan, nodes)  # a setting that cannot be seated stops the run here, before any input is read
     print(describe_seating(plan, seating, nodes), flush=True)
-    # One document per block, so that loading spreads over workers from the start.
-    ds = ray.data.from_items([to_row(SourceDocument(s)) for s in sources], override_num_blocks=len(sources))
+    # One input unit per block, so that loading spreads over workers from the start.
+    ds = ray.data.from_items([to_row(record) for record in inputs], override_num_blocks=len(inputs))
     for stage, needs in zip(plan.stages, seating, strict=True):
         # Named after the stage, so Ray's progress reads "MapBatches(GenerateQA)".
         adapter = type(type(stage).__name__, (_StageAdapter,), {})
@@ -74,8 +78,7 @@ def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[lis
             )
         else:
             ds = ds.map_batches(adapter(stage), **options)
-    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-        yield from_table(AnnotatedWindow, batch)
+    yield from ds.iter_batches(batch_format="pyarrow", batch_size=None)
 
 
 def cluster_nodes() -> list[Node]:

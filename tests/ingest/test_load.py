@@ -15,7 +15,7 @@ from PIL import Image
 from docqa.config import InputConfig, LimitsConfig, RenderConfig, TextConfig
 from docqa.demo.corpus import SAMPLE_FACTS
 from docqa.ingest.load import LoadDocuments
-from docqa.records import Failure, SourceDocument
+from docqa.records import Failure, InputUnit, PageWindow, SourceDocument, from_table
 from docqa.runtime.local import run_local
 from docqa.runtime.page_cache import PageCache
 from docqa.runtime.plan import StagePlan
@@ -230,6 +230,26 @@ def test_every_record_names_its_input_its_place_in_it_and_whether_it_is_the_last
     ]
 
 
+def test_a_group_of_pdfs_is_numbered_as_one_unit_and_each_input_is_accounted_for(sample_corpus, tmp_path):
+    """A group's inputs come out in order, numbered across the whole group, with only the group's last record
+    marked last; an input that fails (not a PDF, then one whose page cache entry is unreadable) is rejected
+    under its own path and the group goes on."""
+    bad = tmp_path / "bad.pdf"
+    bad.write_text("not a pdf")
+    report, invoice, form = (by_name(sample_corpus, n) for n in ("report.pdf", "invoice.pdf", "form.pdf"))
+    cache = PageCache(f"file://{tmp_path}/cache", "settings")
+    loader(cache=cache)([SourceDocument(str(form))])
+    (entry,) = cache.fs.find(cache.root_path)
+    cache.fs.pipe_file(entry, b"not parquet")
+    group = InputUnit("g1", [str(report), str(bad), str(form), str(invoice)])
+    windows = loader(cache=cache)([group])
+    assert [(w.source_path, w.unit, w.unit_index, w.unit_last) for w in windows] == [
+        (str(report), "g1", 0, False), (str(report), "g1", 1, False), (str(bad), "g1", 2, False),
+        (str(form), "g1", 3, False), (str(invoice), "g1", 4, True),
+    ]
+    assert [w.error.kind if w.error else None for w in windows] == [None, None, "not_a_pdf", "library_error", None]
+
+
 def write_shard(shard, members):
     with tarfile.open(shard, "w") as tar:
         for name, data in members:
@@ -245,7 +265,8 @@ def test_a_shard_leaves_the_stage_document_by_document(tmp_path, sample_corpus):
     invoice = by_name(sample_corpus, "invoice.pdf").read_bytes()
     filler = [(f"filler{i}.bin", bytes(1 << 20)) for i in range(8)]
     write_shard(shard, [("a.pdf", invoice), ("b.pdf", invoice + b"\n"), *filler, ("z.pdf", invoice + b"\n\n")])
-    windows = (record for (record,) in run_local(StagePlan([loader()]), [str(shard)]))
+    tables = run_local(StagePlan([loader()]), [SourceDocument(str(shard))])
+    windows = (record for table in tables for record in from_table(PageWindow, table))
     first = next(windows)
     os.truncate(shard, shard.stat().st_size // 2)
     rest = list(windows)

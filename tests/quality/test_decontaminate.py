@@ -34,7 +34,7 @@ from docqa.output.stats import Stats
 from docqa.quality.annotate import ParseQA
 from docqa.quality.decontaminate import EvalSets, RemoveEvalPages
 from docqa.quality.eval_sets import EvalSetError
-from docqa.records import AnnotatedWindow, GeneratedWindow, extend
+from docqa.records import AnnotatedWindow, GeneratedWindow, SourceDocument, extend, from_table
 from docqa.runtime.local import run_local
 from docqa.runtime.plan import StagePlan
 from tests.conftest import ROOT
@@ -130,7 +130,8 @@ def pdfs(shared_corpus):
 def run_page_check(tmp_path, pdfs, eval_set):
     load = LoadDocuments(InputConfig(), RenderConfig(), TextConfig(ocr=False), LimitsConfig())
     plan = StagePlan([load, RemoveEvalPages(EvalSets(config(tmp_path, eval_set)))])
-    return [window for batch in run_local(plan, [str(p) for p in pdfs]) for window in batch]
+    tables = run_local(plan, [SourceDocument(str(p)) for p in pdfs])
+    return [window for table in tables for window in from_table(RemoveEvalPages.output_type, table)]
 
 
 def test_planted_eval_pages_are_removed_and_reported(tmp_path, pdfs, shared_corpus):
