@@ -32,7 +32,8 @@ into about `MIN_UNITS` units, so that it still commits as it goes (a run of 100 
 each). The driver schedules, names and counts groups, not documents: one Ray block per unit, one receipt
 table per block of windows. What a group costs: a kill loses all the work of its uncommitted groups, a
 replaced member redoes its whole group, and adding or removing inputs between a kill and its resume
-regroups the PDFs after the change (another count per unit, or members shifted), which are then redone.
+regroups the PDFs after the change (all of them when the count per unit changes with the run's size),
+which are then redone.
 
 When a unit is complete. The load stage stamps each record with its unit, its place among the unit's
 records (`unit_index` 0, 1, ..., across all documents of a group) and marks the unit's last record
@@ -68,6 +69,7 @@ from docqa.generate.prompts import PromptTemplate
 from docqa.ingest.sources import is_tar, is_url
 from docqa.output.publish import sibling
 from docqa.records import AnnotatedWindow, InputUnit, Receipt, from_table, to_table
+from docqa.runtime.faults import SystemicFault
 from docqa.runtime.stage import Resources, Stage
 
 # Fields of fsspec's info() that change when an object is replaced, across s3fs, gcsfs, hf, http, memory.
@@ -236,11 +238,21 @@ class UnitStore:
         for unit in touched:
             arriving = self._open[unit]
             if len(arriving.arrived) == arriving.size:
+                self._check_visible(arriving.parts)
                 _write_marker(self.done_dir / f"{unit}.json", {part: sorted(i) for part, i in arriving.parts.items()})
                 self._committed.add(unit)
                 del self._open[unit]
                 inputs += self._inputs[unit]
         return inputs
+
+    def _check_visible(self, parts: dict[str, list[int]]) -> None:
+        """A worker on another node wrote the part to its own disk: the unit could never be read back here."""
+        for part in parts:
+            if not (self.work_dir / part).exists():
+                raise SystemicFault(
+                    f"a part file a worker wrote, {self.work_dir / part}, is not visible to this process; put the "
+                    "output (or output.staging_dir, for a URL output) on a filesystem every Ray node sees"
+                )
 
     def committed(self) -> list[tuple[str, str]]:
         """(first input, unit name) of every committed unit of this run, in input order: what

@@ -5,11 +5,13 @@ committed rows stale. Real files, real Parquet, the real part-writing stage."""
 import os
 
 import fsspec
+import pytest
 
 from docqa.config import InputConfig, LimitsConfig, RenderConfig, TextConfig, load_config
 from docqa.generate.prompts import load_template
 from docqa.ingest.load import LoadDocuments
 from docqa.records import AnnotatedWindow, QAPair, Receipt, SourceDocument, extend, to_table
+from docqa.runtime.faults import SystemicFault
 from docqa.runtime.page_cache import PageCache
 from docqa.runtime.units import UnitStore, WriteParts, read_committed, run_key
 from tests.conftest import ROOT
@@ -105,6 +107,16 @@ def test_a_commit_or_a_part_torn_by_a_kill_is_redone(tmp_path):
     assert not torn_marker.exists() and not torn_part.exists()
     assert not (tmp_path / "work" / "parts" / unit_b.name).exists()
     assert indexes(restarted, unit_a) == [0]
+
+
+def test_a_part_written_where_the_driver_cannot_see_it_stops_the_run(tmp_path):
+    """A worker on another node whose work folder is its own disk: the part never reaches the driver's."""
+    (a,) = pdfs(tmp_path, "a.pdf")
+    store = UnitStore(tmp_path / "work", [a])
+    receipts = to_table(Receipt, WriteParts(tmp_path / "elsewhere", 64)([window(store.units[0], 0, True)]))
+    with pytest.raises(SystemicFault, match="not visible to this process; put the output"):
+        store.add(receipts)
+    assert store.pending() == store.units
 
 
 def test_pdfs_are_grouped_in_input_order_and_a_shard_is_a_unit_alone(tmp_path):
