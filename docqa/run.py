@@ -82,7 +82,8 @@ def run_pipeline(config: Config, console: Console | None = None) -> dict[str, An
     check_output(config.output.dir, out, protected, config.output.overwrite)
     key = run_key(config, templates)
     try:
-        store = UnitStore(make_owned(work_root(out)) / key, sources, config.run.unit_max_documents, config.run.unit_max_mb)
+        units = config.run.unit_max_documents, config.run.unit_max_mb, config.run.unit_min_count
+        store = UnitStore(make_owned(work_root(out)) / key, sources, *units)
     except OSError as exc:
         raise SystemicFault(f"cannot write beside the output {out} ({exc}); choose a writable output folder") from exc
     pending = store.pending()

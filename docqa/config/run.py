@@ -45,14 +45,19 @@ class RunConfig(Section):
         64,
         gt=0,
         description="Most PDFs grouped into one work unit: loaded, committed and resumed together (a tar shard is a "
-        "unit of its own). A run of few PDFs gets fewer per unit, so it is cut into about 100 units and commits as it "
-        "goes. Larger units cost the driver less (a block, a commit each) but redo more after a kill or a replaced "
-        "input: 64 cuts 1.3M PDFs into ~20k units.",
+        "unit of its own). Larger units cost the driver less (a Ray block and a commit each) but redo more after a "
+        "kill or a replaced input: 64 cuts 1.3M PDFs into ~20k units.",
     )
     unit_max_mb: float = Field(
         256,
         gt=0,
         description="Most megabytes of PDF files grouped into one work unit (a PDF larger than this is a unit alone).",
+    )
+    unit_min_count: int = Field(
+        100,
+        gt=0,
+        description="A run of PDFs is cut into at least this many work units where it has as many PDFs (fewer PDFs a "
+        "unit than `unit_max_documents`), so that a small run still commits, and shows progress, as it goes.",
     )
     prompt_batch_size: int = Field(16, gt=0, description="Examples per batch in the prompt-building stage.")
     stop_after_failed_documents: int = Field(

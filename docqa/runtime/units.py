@@ -28,8 +28,8 @@ modification time back (`cp -p`, `touch -r`).
 
 Grouping. A tar shard is a unit of its own. Consecutive PDFs (in input order, a shard ends a group) are
 grouped up to `run.unit_max_documents` PDFs and `run.unit_max_mb` of files, but a run of few PDFs is cut
-into about `MIN_UNITS` units, so that it still commits as it goes (a run of 100 PDFs or fewer: one unit
-each). The driver schedules, names and counts groups, not documents: one Ray block per unit, one receipt
+into about `run.unit_min_count` units, so that it still commits as it goes (with the default 100, a run of
+100 PDFs or fewer has a unit per PDF). The driver schedules, names and counts groups, not documents: one Ray block per unit, one receipt
 table per block of windows. What a group costs: a kill loses all the work of its uncommitted groups, a
 replaced member redoes its whole group, and adding or removing inputs between a kill and its resume
 regroups the PDFs after the change (all of them when the count per unit changes with the run's size),
@@ -78,11 +78,6 @@ _VERSION_FIELDS = (
     "mtime", "LastModified", "last_modified", "updated", "created",
 )  # fmt: skip
 
-# A run of PDFs is cut into at least this many units where it has that many PDFs: its progress and what a
-# kill costs stay fine-grained however large `run.unit_max_documents` is.
-MIN_UNITS = 100
-
-
 def run_key(config: Config, templates: list[PromptTemplate]) -> str:
     """Hash of the settings that shape the rows: not where inputs or outputs live, nor how it is run."""
     # Work units hold full paths; `source_paths` applies only when the dataset is written from them.
@@ -116,31 +111,22 @@ def unit_name(members: list[tuple[str, dict[str, Any] | None]]) -> str:
 
 
 def group_units(
-    sources: list[str], identities: list[dict[str, Any] | None], max_documents: int, max_mb: float
+    sources: list[str], identities: list[dict[str, Any] | None], max_documents: int, max_mb: float, min_units: int
 ) -> list[InputUnit]:
     """The run's inputs cut into units, in input order (see Grouping in the module docstring)."""
     pdfs = sum(not is_tar(s) for s in sources)
-    per_unit = max(1, min(max_documents, math.ceil(pdfs / MIN_UNITS)))
-    units: list[InputUnit] = []
-    group: list[tuple[str, dict[str, Any] | None]] = []
+    per_unit = max(1, min(max_documents, math.ceil(pdfs / min_units)))
+    groups: list[list[tuple[str, dict[str, Any] | None]]] = []
     group_mb = 0.0
-
-    def close() -> None:
-        nonlocal group, group_mb
-        if group:
-            units.append(InputUnit(unit_name(group), [source for source, _ in group]))
-        group, group_mb = [], 0.0
-
     for source, identity in zip(sources, identities):
         mb = ((identity or {}).get("size") or 0) / 1e6
-        if is_tar(source) or len(group) == per_unit or (group and group_mb + mb > max_mb):
-            close()
-        group.append((source, identity))
+        last = groups[-1] if groups else None
+        if not last or is_tar(source) or is_tar(last[0][0]) or len(last) == per_unit or group_mb + mb > max_mb:
+            groups.append([])
+            group_mb = 0.0
+        groups[-1].append((source, identity))
         group_mb += mb
-        if is_tar(source):
-            close()
-    close()
-    return units
+    return [InputUnit(unit_name(group), [source for source, _ in group]) for group in groups]
 
 
 class WriteParts(Stage):
@@ -187,7 +173,9 @@ class _Arriving:
 class UnitStore:
     """The committed units of one run's inputs, `sources`, cut into units (`group_units`)."""
 
-    def __init__(self, work_dir: Path, sources: list[str], max_documents: int = 1, max_mb: float = math.inf):
+    def __init__(
+        self, work_dir: Path, sources: list[str], max_documents: int = 1, max_mb: float = math.inf, min_units: int = 100
+    ):
         self.work_dir = work_dir
         self.done_dir = work_dir / "units"
         self.parts_dir = work_dir / "parts"
@@ -195,7 +183,8 @@ class UnitStore:
         self.parts_dir.mkdir(exist_ok=True)
         self.sources = sources
         with ThreadPoolExecutor(max_workers=16) as pool:  # one request each for remote inputs
-            self.units = group_units(sources, list(pool.map(content_identity, sources)), max_documents, max_mb)
+            identities = list(pool.map(content_identity, sources))
+            self.units = group_units(sources, identities, max_documents, max_mb, min_units)
             for torn in self.done_dir.glob(".*.tmp"):  # a commit cut short by a kill: its unit is redone
                 torn.unlink()
             self._committed = {p.name.removesuffix(".json") for p in self.done_dir.glob("*.json")}

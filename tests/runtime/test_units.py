@@ -123,7 +123,7 @@ def test_pdfs_are_grouped_in_input_order_and_a_shard_is_a_unit_alone(tmp_path):
     names = [f"{i:03d}.pdf" for i in range(250)]
     sources = pdfs(tmp_path, *names[:120], "s.tar", *names[120:])
     units = UnitStore(tmp_path / "work", sources, max_documents=4).units
-    # 250 PDFs: 3 a unit (at least ~100 units), the shard alone, and the PDFs before it end their group.
+    # 250 PDFs: 3 a unit (at least 100 units by default), the shard alone, and the PDFs before it end their group.
     assert [len(u.sources) for u in units] == [3] * 40 + [1] + [3] * 43 + [1]
     assert [s for u in units for s in u.sources] == sources
     assert units == UnitStore(tmp_path / "work", sources, max_documents=4).units  # the same names next run
@@ -135,19 +135,19 @@ def test_pdfs_are_grouped_in_input_order_and_a_shard_is_a_unit_alone(tmp_path):
 
 
 def test_a_replaced_member_redoes_its_group_only(tmp_path):
-    sources = pdfs(tmp_path, *[f"{i:03d}.pdf" for i in range(300)])
-    store = UnitStore(tmp_path / "work", sources, max_documents=3)
+    sources = pdfs(tmp_path, *[f"{i}.pdf" for i in range(9)])
+    store = UnitStore(tmp_path / "work", sources, max_documents=3, min_units=1)
     deliver(store, [window(unit, 0, True) for unit in store.units])
     assert store.pending() == []
     with open(sources[4], "ab") as f:
         f.write(b" and more")
-    resumed = UnitStore(tmp_path / "work", sources, max_documents=3)
+    resumed = UnitStore(tmp_path / "work", sources, max_documents=3, min_units=1)
     assert [u.sources for u in resumed.pending()] == [sources[3:6]]
 
 
 def test_a_unit_of_many_inputs_counts_them_all_when_it_commits(tmp_path):
-    sources = pdfs(tmp_path, *[f"{i:03d}.pdf" for i in range(300)])
-    store = UnitStore(tmp_path / "work", sources, max_documents=3)
+    sources = pdfs(tmp_path, *[f"{i}.pdf" for i in range(9)])
+    store = UnitStore(tmp_path / "work", sources, max_documents=3, min_units=1)
     unit = store.units[0]
     assert deliver(store, [window(unit, i, i == 3) for i in range(4)]) == [3]  # inputs, for the progress bar
     assert len(store.committed()) == 1 and store.committed()[0] == (sources[0], unit.name)
