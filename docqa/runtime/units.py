@@ -53,9 +53,10 @@ import math
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -147,17 +148,19 @@ class WriteParts(Stage):
             by_unit.setdefault(window.unit, []).append(window)
         for unit, windows in by_unit.items():
             part = f"parts/{unit}/{uuid.uuid4().hex}.parquet"
-            _write_atomically(Path(self.work_dir) / part, to_table(AnnotatedWindow, windows))
+            path = Path(self.work_dir) / part
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomically(path, partial(pq.write_table, to_table(AnnotatedWindow, windows)))
             for w in windows:
                 kept, dropped = len(w.qa), len(w.dropped)
                 yield Receipt(w.unit, w.unit_index, w.unit_last, part, w.source_path, w.error, kept, dropped)
 
 
-def _write_atomically(path: Path, table: pa.Table) -> None:
-    """A reader (a resumed run) sees the whole file or none: a kill leaves only a temporary name behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
+    """`write` to a temporary name, then rename: a reader (a resumed run) sees the whole file or none, and a
+    kill leaves only the temporary name, `.<name>.tmp`, behind."""
     temporary = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, temporary)
+    write(temporary)
     os.replace(temporary, path)
 
 
@@ -228,7 +231,8 @@ class UnitStore:
             arriving = self._open[unit]
             if len(arriving.arrived) == arriving.size:
                 self._check_visible(arriving.parts)
-                _write_marker(self.done_dir / f"{unit}.json", {part: sorted(i) for part, i in arriving.parts.items()})
+                marker = json.dumps({"parts": {part: sorted(i) for part, i in arriving.parts.items()}})
+                _write_atomically(self.done_dir / f"{unit}.json", partial(Path.write_text, data=marker))
                 self._committed.add(unit)
                 del self._open[unit]
                 inputs += self._inputs[unit]
@@ -264,12 +268,6 @@ class UnitStore:
 
 def _columns(table: pa.Table, *names: str) -> list[list[Any]]:
     return [table[name].to_pylist() for name in names]
-
-
-def _write_marker(path: Path, parts: dict[str, list[int]]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps({"parts": parts}))
-    os.replace(temporary, path)
 
 
 def _marker(work_dir: Path, name: str) -> dict[str, list[int]]:
