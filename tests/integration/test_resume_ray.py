@@ -112,7 +112,7 @@ def test_a_ray_run_of_grouped_pdfs_killed_with_sigkill_resumes_to_the_rows_of_an
     grouped = ["run.unit_max_documents=2", "run.unit_min_count=1"]
     with StandInModel(Path(embedded_model) / "tokenizer.json", hold_after=4) as model:
         command = cli(inputs, out, model, embedded_model, "ray", *grouped)
-        committed = kill_after_commits(command, tmp_path / ".dataset.work", 1, tmp_path / "first.log", 240)
+        committed = kill_after_commits(command, tmp_path / ".dataset.work", 1, tmp_path / "first.log", 600)
         assert 1 <= len(committed) < 4, (tmp_path / "first.log").read_text()[-3000:]
 
         model.release()
