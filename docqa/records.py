@@ -29,11 +29,14 @@ import pyarrow as pa
 class Failure:
     """Why a record produced no example. `kind` is a short, stable snake_case category to group and count
     rejects by (not_a_pdf, encrypted, timeout, no_usable_text, not_json, no_pair_kept, ...); `reason` is
-    the sentence for a person, with the particulars (page numbers, the library's message)."""
+    the sentence for a person, with the particulars (page numbers, the library's message); `about`, where a
+    kind has one, is the short value its counts are broken down by (`eval_page`: the eval set;
+    `personal_data`: the kinds found), so nothing is ever parsed back out of `reason`."""
 
     stage: str  # load, prompt, generate, parse, filter, dedup or pipeline
     kind: str
     reason: str
+    about: str = ""
 
     def __str__(self) -> str:
         return f"{self.stage}: {self.reason}"
@@ -89,6 +92,7 @@ class PageWindow:
     texts: list[str] = field(default_factory=list)  # page texts, one per page
     text_sources: list[str] = field(default_factory=list)  # where each text came from: "layer" or "ocr"
     words: list[PageWords] = field(default_factory=list)  # the words of each page, for answer localisation
+    language: str = ""  # ISO 639-1 code of the page texts' language (docqa.quality.language); "": undetermined
     ocr_engine: str = ""  # the OCR engine and its language data, when any page was OCRed
     source_metadata: str = ""  # JSON metadata that came with the document (a PDFA sample's .json)
     from_cache: bool = False  # pages and texts came from the page cache, not from rendering
@@ -156,10 +160,17 @@ class QAPair:
 
 @dataclass
 class DroppedPair:
+    """A QA pair a filter rejected. `reason` is a short, stable snake_case kind (ungrounded, contaminated,
+    personal_data, ...) that counts are kept by; `about` the short value they are broken down by where the
+    reason has one (the eval set, the kinds of personal data, the pair's language); `detail` the particulars
+    for a person (the eval row and its hash distance)."""
+
     question: str
     answer: str
     reason: str
     support: float = 0.0
+    about: str = ""
+    detail: str = ""
 
 
 @dataclass
@@ -194,6 +205,7 @@ class Reject:
     stage: str
     kind: str
     reason: str
+    about: str = ""  # as in Failure
 
 
 R = TypeVar("R")

@@ -109,6 +109,8 @@ class DroppedPairRow:
     answer: str
     reason: str
     support: float
+    about: str  # what counts of `reason` are broken down by: the eval set, the kinds of personal data, a language
+    detail: str  # the particulars: the eval row and its hash distance, the languages compared
 
 
 @dataclass
@@ -156,6 +158,6 @@ def dataset_row(window: AnnotatedWindow, run: RunInfo, source_path: str) -> dict
 
 def reject_of(window: AnnotatedWindow) -> Reject:
     failure = window.error
-    return Reject(window.doc_id, window.source_path, window.pages, failure.stage, failure.kind, failure.reason)
+    return Reject(window.doc_id, window.source_path, window.pages, failure.stage, failure.kind, failure.reason, failure.about)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from docqa.config import CostConfig
 from docqa.output.report import histogram
-from docqa.quality.decontaminate import RemoveEvalPages, named_eval_set
+from docqa.quality.decontaminate import CONTAMINATED, EVAL_PAGE
 from docqa.quality.folding import tokens
 from docqa.records import AnnotatedWindow
 
@@ -58,10 +58,10 @@ class Stats:
             self.finish_reasons[window.finish_reason] += 1
         self.qa_generated += len(window.qa) + len(window.dropped)
         self.qa_kept += len(window.qa)
-        # A contaminated pair's reason names the eval row it asks: counted here by eval set, not by row.
-        self.qa_dropped.update(d.reason.partition(":")[0] for d in window.dropped)
-        for name in filter(None, (named_eval_set(d.reason) for d in window.dropped)):
-            self.contaminated[name]["pairs"] += 1
+        self.qa_dropped.update(d.reason for d in window.dropped)
+        for d in window.dropped:
+            if d.reason == CONTAMINATED:
+                self.contaminated[d.about]["pairs"] += 1
         self.answer_tokens.update(len(tokens(p.answer)) for p in window.qa)
         self.support_kept.update(round(p.support, 2) for p in window.qa)
         self.support_dropped.update(round(d.support, 2) for d in window.dropped)
@@ -70,9 +70,9 @@ class Stats:
             self.cpu_seconds[cost.stage] += cost.cpu_s
             self.gpu_seconds += cost.gpu_s
         if window.error:
-            if window.error.stage == RemoveEvalPages.name and (name := named_eval_set(window.error.reason)):
-                self.contaminated[name]["windows"] += 1
-                self.contaminated[name]["pages"] += len(window.pages)
+            if window.error.kind == EVAL_PAGE:
+                self.contaminated[window.error.about]["windows"] += 1
+                self.contaminated[window.error.about]["pages"] += len(window.pages)
             self.windows_rejected += 1
             self.rejects_by_stage[window.error.stage] += 1
             self.rejects_by_kind[window.error.kind] += 1

@@ -64,9 +64,9 @@ class Stage:
                 # A library choked on this record's data: one bad record must not stop the run.
                 yield self.fail(record, "library_error", f"{type(exc).__name__}: {exc}")
 
-    def fail(self, record: Any, kind: str, reason: str) -> Any:
+    def fail(self, record: Any, kind: str, reason: str, about: str = "") -> Any:
         failed = extend(self.output_type, record) if type(record) is not self.output_type else record
-        failed.error = Failure(self.name, kind, reason)
+        failed.error = Failure(self.name, kind, reason, about)
         return failed
 
     def ensure_setup(self) -> None:
