@@ -35,12 +35,12 @@ class FilterConfig(Section):
         "engine outputs; on the other half it kept 12 pairs, 5 of them supported, and every supported one "
         "(precision 0.42, recall 1.0; bench/grounding.py).",
     )
-    min_script_share: float = Field(
-        0.05,
-        ge=0,
-        le=1,
-        description="A question or answer written mostly in a script (Latin, Cyrillic, CJK, ...) that makes up "
-        "less than this share of the document's letters is dropped (`script_mismatch`). 0 turns it off.",
+    match_document_language: bool = Field(
+        True,
+        description="Drop a pair written in another language than its window's page text (`language_mismatch`, "
+        "with the pair's language in `about`), as identified by lingua (docqa/quality/language.py) where the "
+        "page text and the question and answer together each hold at least 20 letters and one language has 0.9 "
+        "of lingua's confidence; shorter or unclear texts are not judged. Off: pairs in any language are kept.",
     )
     roundtrip: bool = Field(
         False,

@@ -11,7 +11,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from docqa.generate.prompts import PromptTemplate, choose_template
+from docqa.generate.prompts import UNKNOWN_LANGUAGE, PromptTemplate, choose_template
+from docqa.quality.language import language_name
 from docqa.records import PageWindow, PromptedWindow, extend
 from docqa.runtime.faults import SystemicFault
 from docqa.runtime.stage import Resources, Stage
@@ -95,7 +96,8 @@ class BuildPrompts(Stage):
         template = choose_template(self.templates, record.doc_id, self.seed)
         document = document_text(record.texts, template.page_separator)
         budget = self.max_model_len - self.max_tokens
-        encode = lambda text: encode_prompt(self.tokenizer, template, text, self.max_pairs)
+        language = language_name(record.language) or UNKNOWN_LANGUAGE
+        encode = lambda text: encode_prompt(self.tokenizer, template, text, self.max_pairs, language=language)
         prompt_ids, doc_ids, kept = fit_prompt(self.tokenizer, encode, document, budget)
         return [
             extend(

@@ -2,10 +2,14 @@
 
 A template file `prompts/<id>-v<version>.yaml` is either a `completion` prompt (for base models: plain
 text ending where the model continues) or a `chat` prompt (for instruct models: messages rendered with
-the model's own chat template). `{document}` and `{max_pairs}` are filled in, and for the checks that
-ask the model about one pair (`docqa.quality.verify`) `{question}` and `{answer}`; nothing else is
-interpreted, in one pass (a page that prints "{question}" stays as printed), so JSON examples need no
-escaping. The sha256 of the file is stored with every row.
+the model's own chat template). `{document}` and `{max_pairs}` are filled in, `{language}` with the
+English name of the window's language ("French", or "the document's language" where it could not be
+identified), and for the checks that ask the model about one pair (`docqa.quality.verify`) `{question}`
+and `{answer}`; nothing else is interpreted, in one pass (a page that prints "{question}" stays as
+printed), so JSON examples need no escaping. The sha256 of the file is stored with every row. The chat
+set asks for pairs in the document's language from its v2 templates on; the completion set does not (a
+base model continues its worked examples, in English, whatever it is told), and the filters drop pairs
+in another language than the document's (`docqa.quality.filters`).
 
 A prompt *set* names several templates of one form; each document gets one of them, drawn from its id
 and a seed. Docmatix worked this way: five role descriptions, one picked per document, so the questions
@@ -25,7 +29,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from docqa.errors import UserError
 
-_PLACEHOLDER = re.compile(r"\{(document|max_pairs|question|answer)\}")
+_PLACEHOLDER = re.compile(r"\{(document|max_pairs|language|question|answer)\}")
+
+
+UNKNOWN_LANGUAGE = "the document's language"
 
 
 class ChatMessage(BaseModel):
@@ -69,8 +76,8 @@ class PromptTemplate(BaseModel):
         return "\n".join(parts).replace("{document}", "")
 
     def render(self, document: str, max_pairs: int, tokenizer: Any, **fields: str) -> str:
-        """The prompt text; `fields` fill `{question}` and `{answer}`."""
-        values = {"document": document, "max_pairs": str(max_pairs), **fields}
+        """The prompt text; `fields` fill `{language}` (a language's name), `{question}` and `{answer}`."""
+        values = {"document": document, "max_pairs": str(max_pairs), "language": UNKNOWN_LANGUAGE, **fields}
 
         def fill(text: str) -> str:
             return _PLACEHOLDER.sub(lambda m: values.get(m[1], m[0]), text)
@@ -96,11 +103,11 @@ def load_template(directory: str | Path, prompt_id: str) -> PromptTemplate:
 # The Docmatix roles, one template per role; a set holds templates of one form, for one kind of model.
 PROMPT_SETS: dict[str, list[str]] = {
     "docmatix-chat": [
-        "docmatix-comprehensive-chat-v1",
-        "docmatix-sections-chat-v1",
-        "docmatix-reasoning-chat-v1",
-        "docmatix-summary-chat-v1",
-        "docmatix-phrasing-chat-v1",
+        "docmatix-comprehensive-chat-v2",
+        "docmatix-sections-chat-v2",
+        "docmatix-reasoning-chat-v2",
+        "docmatix-summary-chat-v2",
+        "docmatix-phrasing-chat-v2",
     ],
     "docmatix-completion": [
         "docmatix-comprehensive-completion-v1",

@@ -7,7 +7,8 @@ run. A document that hits a limit is rejected with the setting to raise ("load: 
 of 4 GiB (limits.document_memory_gb)", "load: timed out after 120 s (limits.document_timeout_s)") and is
 never cached, so a rerun with a higher limit loads it. Pages are rendered at `render.dpi`, the longest
 side capped at `render.max_side_px` and the pixels at `limits.max_page_megapixels`. A page's text comes
-from its text layer when that layer is plausible, else from OCR (`docqa.ingest.text`). A document with
+from its text layer when that layer is plausible, else from OCR (`docqa.ingest.text`); the window's
+language is identified from its page texts (`docqa.quality.language`). A document with
 more pages than `max_pages_per_example` is split into consecutive windows, or skipped, as configured.
 Every failure of a document becomes a reject naming its kind and cause; a bug in this code, even one
 raised in the worker, stops the run with its traceback.
@@ -36,6 +37,7 @@ from docqa.ingest.isolation import (
 )
 from docqa.ingest.sources import iter_documents
 from docqa.ingest.text import OCRUnavailable, ocr_engine_version, page_text, require_ocr
+from docqa.quality.language import window_language
 from docqa.records import Failure, InputUnit, PageWindow, PageWords, SourceDocument
 from docqa.runtime.faults import SystemicFault, is_bug, stops_the_run
 from docqa.runtime.page_cache import PageCache
@@ -186,6 +188,7 @@ def _window(doc: pymupdf.Document, request: LoadRequest, index: int, pages: list
         window.words.append(_page_words(page, extracted.words if not extracted.verdict_reason else (), zoom))
     if "ocr" in window.text_sources:
         window.ocr_engine = settings.ocr_engine
+    window.language = window_language(window.texts)
     if len(unusable) == len(pages):
         window.images, window.texts, window.text_sources, window.words = [], [], [], []
         reason = f"no usable text on {_pages_label(pages)} ({'; '.join(unusable)})"

@@ -10,6 +10,7 @@ from docqa.config import CostConfig
 from docqa.output.report import histogram
 from docqa.quality.decontaminate import CONTAMINATED, EVAL_PAGE
 from docqa.quality.folding import tokens
+from docqa.quality.language import UNDETERMINED
 from docqa.records import AnnotatedWindow
 
 
@@ -35,6 +36,7 @@ class Stats:
     output_tokens: int = 0
     windows_cut_to_fit: int = 0
     examples_per_prompt: Counter = field(default_factory=Counter)
+    examples_per_language: Counter = field(default_factory=Counter)  # by ISO 639-1 code; "": undetermined
     answer_tokens: Counter = field(default_factory=Counter)  # kept pairs by answer length
     support_kept: Counter = field(default_factory=Counter)  # kept pairs by support score (to 0.01)
     support_dropped: Counter = field(default_factory=Counter)
@@ -81,10 +83,12 @@ class Stats:
             self.windows_in_dataset += 1
             self.pages_in_dataset += len(window.pages)
             self.examples_per_prompt[window.prompt_id] += 1
+            self.examples_per_language[window.language] += 1
 
     def quality(self) -> dict[str, Any]:
-        """The quality report: drop rates per filter, yield per page, answer lengths, grounding scores, and
-        what each eval set removed (windows, their pages, pairs)."""
+        """The quality report: drop rates per filter, yield per page, answer lengths, grounding scores, the
+        examples per language (`und`: undetermined), and what each eval set removed (windows, their pages,
+        pairs)."""
         generated = max(self.qa_generated, 1)
         return {
             "qa_drop_rate_by_reason": {r: round(n / generated, 4) for r, n in self.qa_dropped.most_common()},
@@ -94,6 +98,7 @@ class Stats:
             "answer_tokens_histogram": histogram(self.answer_tokens, [1, 2, 4, 8, 16, 32, 64, 128]),
             "support_histogram_kept": histogram(self.support_kept, [i / 10 for i in range(11)]),
             "support_histogram_dropped": histogram(self.support_dropped, [i / 10 for i in range(11)]),
+            "examples_per_language": {code or UNDETERMINED: n for code, n in self.examples_per_language.most_common()},
             "removed_as_contaminated": {
                 name: {f"{what}_removed": counts[what] for what in ("windows", "pages", "pairs")}
                 for name, counts in sorted(self.contaminated.items())

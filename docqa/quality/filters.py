@@ -3,13 +3,13 @@
 A filter is called as `f(pair, document)`, where `document` is the window's page texts as the pipeline
 holds them, joined by `PAGE_BREAK` (`window_text`), and `pair.support` already holds the grounding score.
 Filters that compare words compare them folded by `docqa.quality.folding` (case, accents, punctuation and
-digit grouping ignored, numbers whole).
-The Docmatix heuristics are kept as separate, named rules: empty text, "unanswerable", code-like text and
-Q#/A# markers. Then: refusals and meta-answers, length bounds in tokens, text that is not a question,
-questions any document would answer, repetitive answers, questions that contain their answer, pairs copied
-from the prompt's own examples, text in a script the document does not use, answers the document does not
-support, questions of a cross-page role whose evidence is on one page, and repeated questions. The checks
-that ask the model about a pair (round trip, judge) come after these, in `docqa.quality.verify`. Docmatix
+digit grouping ignored, numbers whole). A filter whose reason has particulars returns a `Drop` instead of
+the bare reason. The Docmatix heuristics are kept as separate, named rules: empty text, "unanswerable",
+code-like text and Q#/A# markers. Then: refusals and meta-answers, length bounds in tokens, text that is
+not a question, questions any document would answer, repetitive answers, questions that contain their
+answer, pairs copied from the prompt's own examples, pairs in another language than the document's
+(`docqa.quality.language`), answers the document does not support, questions of a cross-page role whose
+evidence is on one page, and repeated questions. The checks that ask the model about a pair (round trip, judge) come after these, in `docqa.quality.verify`. Docmatix
 also dropped any text matching `\\w+\\.\\w+`, which removes numeric answers such as "3.5" and abbreviations
 such as "U.S."; that rule exists here only as an option (off by default). Dropped pairs are counted per
 reason and kept with it; nothing is dropped without one. Duplicates across windows and documents are
@@ -21,16 +21,28 @@ from __future__ import annotations
 import functools
 import re
 import zlib
-from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from docqa.config import FilterConfig
 from docqa.generate.prompts import PromptTemplate
-from docqa.quality.folding import folded_text, is_number, script_of, tokens
+from docqa.quality.folding import folded_text, is_number, tokens
 from docqa.quality.grounding import STOP_WORDS, support_score
+from docqa.quality.language import detect_language, language_name, other_language
 from docqa.records import DroppedPair, QAPair
 
-PairFilter = Callable[[QAPair, str], "str | None"]
+
+@dataclass(frozen=True)
+class Drop:
+    """A filter's verdict with particulars: the reason, what its counts are broken down by, and the detail
+    (as in `DroppedPair`)."""
+
+    reason: str
+    about: str = ""
+    detail: str = ""
+
+
+PairFilter = Callable[[QAPair, str], "str | Drop | None"]
 
 # Between the page texts of a window: a form feed, the page break of plain text, which folding reads as
 # a space, so a check that ignores pages sees the window as one text.
@@ -162,30 +174,17 @@ def length_limits(config: FilterConfig) -> PairFilter:
     return out_of_bounds
 
 
-def _main_script(text: str) -> str | None:
-    scripts = Counter(script_of(c) for c in text if c.isalpha())
-    return scripts.most_common(1)[0][0] if scripts else None
-
-
-@functools.lru_cache(maxsize=8)
-def _script_shares(document: str) -> dict[str, float]:
-    scripts = Counter(script_of(c) for c in document if c.isalpha())
-    total = sum(scripts.values())
-    return {script: n / total for script, n in scripts.items()}
-
-
-def script_consistency(min_share: float) -> PairFilter:
-    """Questions and answers in the document's scripts: a Latin answer about a Cyrillic form is invented."""
-
-    def script_mismatch(pair: QAPair, document: str) -> str | None:
-        shares = _script_shares(document)
-        for text in (pair.question, pair.answer):
-            script = _main_script(text)
-            if shares and script and shares.get(script, 0.0) < min_share:
-                return "script_mismatch"
-        return None
-
-    return script_mismatch
+def language_consistency(pair: QAPair, document: str) -> Drop | None:
+    """A pair written in another language than its document's (English about a French page) is dropped,
+    when both are long enough to tell (`docqa.quality.language.MIN_LETTERS` letters: the question and the
+    answer together for the pair; else no verdict). The document's language is found as the load stage
+    found the window's, from the same page texts."""
+    document_language = detect_language(document)
+    pair_language = other_language(f"{pair.question}\n{pair.answer}", document_language)
+    if pair_language:
+        detail = f"pair in {language_name(pair_language)}, document in {language_name(document_language)}"
+        return Drop("language_mismatch", pair_language, detail)
+    return None
 
 
 def grounding(min_support: float) -> PairFilter:
@@ -245,8 +244,8 @@ def pair_filters(config: FilterConfig, template: PromptTemplate) -> list[PairFil
         answer_in_question,
         copied_from(template.instruction_text()),
     ]
-    if config.min_script_share:
-        filters.append(script_consistency(config.min_script_share))
+    if config.match_document_language:
+        filters.append(language_consistency)
     if config.min_support:
         filters.append(grounding(config.min_support))
     if config.drop_dotted_words:
@@ -261,7 +260,7 @@ def _folded_document(document: str) -> str:
     return f" {folded_text(document)} "
 
 
-def drop_reason(pair: QAPair, document: str, filters: list[PairFilter]) -> str | None:
+def drop_reason(pair: QAPair, document: str, filters: list[PairFilter]) -> str | Drop | None:
     """Score the pair's grounding on `document` (stored on the pair), then the first filter's reason to drop it."""
     pair.support = round(support_score(pair.answer, document), 3)
     return next((r for f in filters if (r := f(pair, document))), None)
@@ -276,11 +275,14 @@ def apply_filters(
     dropped: list[DroppedPair] = []
     seen: set[str] = set()
     for pair in pairs:
-        reason = drop_reason(pair, document, filters)
-        if reason is None and folded_text(pair.question) in seen:
-            reason = "duplicate_question"
-        if reason:
-            dropped.append(DroppedPair(pair.question, pair.answer, reason, pair.support))
+        verdict = drop_reason(pair, document, filters)
+        if verdict is None and folded_text(pair.question) in seen:
+            verdict = "duplicate_question"
+        if verdict:
+            drop = verdict if isinstance(verdict, Drop) else Drop(verdict)
+            question = pair.question if drop.question is None else drop.question
+            answer = pair.answer if drop.answer is None else drop.answer
+            dropped.append(DroppedPair(question, answer, drop.reason, pair.support, drop.about, drop.detail))
         else:
             kept.append(pair)
             seen.add(folded_text(pair.question))

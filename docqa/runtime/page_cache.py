@@ -7,9 +7,9 @@ corpus of millions makes thousands of files, not millions. Regenerating with a n
 every document here and renders nothing. The cache lives at any fsspec URL (a folder next to the outputs
 by default). Outcomes that may not repeat (a timeout, a crashed worker, the memory limit) are not cached
 (the load stage does not offer them). The settings key is derived from the load stage's config sections,
-not listed field by field, and also covers the versions of the libraries that render and encode and the
-content of the OCR language data (`settings_key`), so an upgrade starts a fresh cache rather than
-serving stale pages.
+not listed field by field, and also covers the versions of the libraries that render, encode and identify
+languages, and the content of the OCR language data (`settings_key`), so an upgrade starts a fresh cache
+rather than serving stale pages.
 
 Layout, under the settings key:
 
@@ -30,6 +30,7 @@ Layout, under the settings key:
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import io
 import json
 import time
@@ -65,12 +66,18 @@ NOT_SHAPING = {
 def settings_key(config: Config) -> str:
     """Hash of everything that changes what the load stage produces for the same bytes: its config
     sections (less `NOT_SHAPING`; passwords hashed, never stored in clear), the versions of the libraries
-    that render and encode, the OCR language data's content when OCR is on, and the record's schema."""
+    that render, encode and identify languages, the OCR language data's content when OCR is on, and the
+    record's schema."""
     settings = {
         name: getattr(config, name).model_dump(mode="json", exclude=NOT_SHAPING.get(name)) for name in LOAD_SECTIONS
     }
     settings["input"]["passwords"] = hashlib.sha256(json.dumps(config.input.passwords).encode()).hexdigest()
-    settings["software"] = {"pymupdf": pymupdf.VersionBind, "mupdf": pymupdf.mupdf_version, "pillow": PIL.__version__}
+    settings["software"] = {
+        "pymupdf": pymupdf.VersionBind,
+        "mupdf": pymupdf.mupdf_version,
+        "pillow": PIL.__version__,
+        "lingua": importlib.metadata.version("lingua-language-detector"),  # names each window's language
+    }
     if config.text.ocr:
         settings["ocr_language_data"] = language_data_digest(config.text.ocr_languages)
     settings["record"] = arrow_schema(PageWindow).to_string()  # a changed record makes older entries stale
