@@ -1,8 +1,11 @@
-"""Settings of docqa/quality: the pair filters and the evaluation sets kept out of the dataset."""
+"""Settings of docqa/quality: the pair filters, personal data, and the evaluation sets kept out of the dataset."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+import phonenumbers
+from pydantic import Field, field_validator
 
 from docqa.config.section import Section
 
@@ -93,6 +96,38 @@ class FilterConfig(Section):
         "repeats after normalisation are dropped as `duplicate`. Null keeps near-duplicates (exact repeats "
         "are always dropped).",
     )
+
+
+class PiiConfig(Section):
+    policy: Literal["keep", "drop_pair", "drop_window"] = Field(
+        "drop_pair",
+        description="What a QA pair holding personal data (see `kinds`; docqa/quality/pii.py) costs. drop_pair: "
+        "the pair is dropped (`personal_data`, the kinds found in `about`); drop_window: its whole window is "
+        "rejected (kind `personal_data`), so the page images that show the data are not published either, and "
+        "its other pairs are dropped as `personal_data_in_window`; keep: nothing is checked. Dropped pairs go "
+        "to dropped/ with each finding replaced by its kind in brackets ([email]).",
+    )
+    kinds: list[Literal["email", "phone", "iban", "id_number", "person_name"]] = Field(
+        default_factory=lambda: ["email", "phone", "iban", "id_number", "person_name"],
+        description="What counts as personal data: e-mail addresses; phone numbers (validated by phonenumbers); "
+        "IBANs with valid check digits; ID, tax and VAT numbers with valid checksums (python-stdnum; national "
+        "numbers only where the pair names an identifier); person names, where the question asks for a person "
+        "and the answer is two to four capitalised words (also the authors of a paper).",
+    )
+    phone_regions: list[str] = Field(
+        default_factory=lambda: ["US", "GB", "DE", "FR", "ES", "IT", "NL", "PL"],
+        description="Regions (ISO 3166-1 alpha-2) whose national phone formats are recognised (\"0431 55 20 19\" "
+        "is a German number); numbers written with a +/00 country prefix are recognised from anywhere. Each "
+        "region adds numbers that may be read as phones by mistake.",
+    )
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _known_regions(cls, regions: list[str]) -> list[str]:
+        unknown = [r for r in regions if r not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            raise ValueError(f"unknown phone region(s) {', '.join(unknown)}: use ISO 3166-1 alpha-2 codes such as DE")
+        return regions
 
 
 class DecontaminateConfig(Section):

@@ -48,6 +48,26 @@ def language_label(code: str) -> str:
     return f"{language_name(code)} (`{code}`)" if code != UNDETERMINED else "undetermined (too little text to tell)"
 
 
+PII_POLICIES = {
+    "keep": "not looked for (`pii.policy: keep`): pairs may repeat names, addresses and numbers printed on the pages.",
+    "drop_pair": "pairs holding it were dropped (`pii.policy: drop_pair`); the page images still show it.",
+    "drop_window": "examples with a pair holding it were left out, pages and all (`pii.policy: drop_window`).",
+}
+
+
+def personal_data_removed(config: Config, removed: dict[str, dict[str, int]]) -> str:
+    """The personal data policy and what it removed, per kind, in words."""
+    kinds = ", ".join(kind.replace("_", " ") for kind in config.pii.kinds)
+    line = f"{kinds} in questions and answers: {PII_POLICIES[config.pii.policy]}"
+    if config.pii.policy == "keep":
+        return line
+    counts = "; ".join(
+        f"{kind.replace('_', ' ')}: {n.get('pairs_removed', 0)} QA pairs, {n.get('windows_removed', 0)} windows"
+        for kind, n in removed.items()
+    )
+    return f"{line} Removed: {counts or 'nothing'} (a pair may hold several kinds)."
+
+
 def eval_sets_removed(config: Config, removed: dict[str, dict[str, int]]) -> str:
     """What each eval set removed, in words; every configured set is named, those that removed nothing too."""
     d = config.decontaminate
@@ -88,6 +108,7 @@ def dataset_card(config: Config, templates: list[PromptTemplate], model: str, st
     languages = quality.get("examples_per_language", {})
     language_mix = ", ".join(f"{language_label(code)} {n}" for code, n in languages.items()) or "none"
     decontamination = eval_sets_removed(config, quality.get("removed_as_contaminated", {}))
+    personal_data = personal_data_removed(config, quality.get("removed_for_personal_data", {}))
     cost = f"\n## Cost\n\nMeasured in the stages: {cost_line(stats['cost'])}.\n" if "cost" in stats else ""
     version = (
         f"\n- **Pipeline:** docqa-pipeline {stats['pipeline_version']}; rows of schema version {stats['schema_version']}."
@@ -118,10 +139,11 @@ QA pairs about them.
   say"), code-like text, Q#/A# markers, questions of fewer than {f.min_question_tokens} or more than
   {f.max_question_tokens} tokens, answers of fewer than {f.min_answer_tokens} or more than {f.max_answer_tokens},
   repetitive answers, questions that contain their answer, pairs copied from the prompt's examples,{language}
-  answers the page text does not support{grounding}{dotted}, and repeated questions. Across the whole dataset, exact repeats of a pair{near} are dropped too. Every
-  dropped pair is in `dropped/` with its reason.
+  answers the page text does not support{grounding}{dotted}, and repeated questions. Across the whole
+  dataset, exact repeats of a pair{near} are dropped too. Every dropped pair is in `dropped/` with its reason.
 - **Languages:** examples by the language of their pages' text, identified by lingua (`language`
   column): {language_mix}.
+- **Personal data:** {personal_data}
 - **Evaluation sets kept out:** {decontamination}
 - **Grounding:** each pair's `support` (0 to 1) says how well the page text supports the answer; `page`
   and `boxes` say where on which image the answer is printed.{version}

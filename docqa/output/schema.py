@@ -162,6 +162,8 @@ def dataset_row(window: AnnotatedWindow, run: RunInfo, source_path: str) -> dict
 
 def reject_of(window: AnnotatedWindow) -> Reject:
     failure = window.error
-    return Reject(window.doc_id, window.source_path, window.pages, failure.stage, failure.kind, failure.reason, failure.about)
+    return Reject(
+        window.doc_id, window.source_path, window.pages, failure.stage, failure.kind, failure.reason, failure.about
+    )
 
 

@@ -11,6 +11,7 @@ from docqa.output.report import histogram
 from docqa.quality.decontaminate import CONTAMINATED, EVAL_PAGE
 from docqa.quality.folding import tokens
 from docqa.quality.language import UNDETERMINED
+from docqa.quality.pii import PERSONAL_DATA
 from docqa.records import AnnotatedWindow
 
 
@@ -42,6 +43,7 @@ class Stats:
     support_dropped: Counter = field(default_factory=Counter)
     answers_located: int = 0
     contaminated: defaultdict = field(default_factory=lambda: defaultdict(Counter))  # eval set -> removed counts
+    personal_data: defaultdict = field(default_factory=lambda: defaultdict(Counter))  # kind -> pairs, windows
     cpu_seconds: Counter = field(default_factory=Counter)  # by stage
     gpu_seconds: float = 0.0
 
@@ -64,6 +66,9 @@ class Stats:
         for d in window.dropped:
             if d.reason == CONTAMINATED:
                 self.contaminated[d.about]["pairs"] += 1
+            elif d.reason == PERSONAL_DATA:
+                for kind in d.about.split(","):
+                    self.personal_data[kind]["pairs"] += 1
         self.answer_tokens.update(len(tokens(p.answer)) for p in window.qa)
         self.support_kept.update(round(p.support, 2) for p in window.qa)
         self.support_dropped.update(round(d.support, 2) for d in window.dropped)
@@ -75,6 +80,9 @@ class Stats:
             if window.error.kind == EVAL_PAGE:
                 self.contaminated[window.error.about]["windows"] += 1
                 self.contaminated[window.error.about]["pages"] += len(window.pages)
+            elif window.error.kind == PERSONAL_DATA:
+                for kind in window.error.about.split(","):
+                    self.personal_data[kind]["windows"] += 1
             self.windows_rejected += 1
             self.rejects_by_stage[window.error.stage] += 1
             self.rejects_by_kind[window.error.kind] += 1
@@ -87,8 +95,8 @@ class Stats:
 
     def quality(self) -> dict[str, Any]:
         """The quality report: drop rates per filter, yield per page, answer lengths, grounding scores, the
-        examples per language (`und`: undetermined), and what each eval set removed (windows, their pages,
-        pairs)."""
+        examples per language (`und`: undetermined), what each eval set removed (windows, their pages,
+        pairs), and the pairs and windows removed for each kind of personal data (a pair may hold several)."""
         generated = max(self.qa_generated, 1)
         return {
             "qa_drop_rate_by_reason": {r: round(n / generated, 4) for r, n in self.qa_dropped.most_common()},
@@ -102,6 +110,10 @@ class Stats:
             "removed_as_contaminated": {
                 name: {f"{what}_removed": counts[what] for what in ("windows", "pages", "pairs")}
                 for name, counts in sorted(self.contaminated.items())
+            },
+            "removed_for_personal_data": {
+                kind: {"pairs_removed": counts["pairs"], "windows_removed": counts["windows"]}
+                for kind, counts in sorted(self.personal_data.items())
             },
         }
 

@@ -236,7 +236,8 @@ class EvalSets:
                 closest = self.match(items[int(found.argmin())], found.min())
             if closest and closest.distance <= self.config.max_pair_page_distance:
                 detail = f"asks the question of {closest.describe()} about a page like its image"
-                dropped.append(DroppedPair(pair.question, pair.answer, CONTAMINATED, pair.support, closest.eval_set, detail))
+                drop = DroppedPair(pair.question, pair.answer, CONTAMINATED, pair.support, closest.eval_set, detail)
+                dropped.append(drop)
             else:
                 kept.append(pair)
         return kept, dropped

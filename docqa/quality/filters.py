@@ -4,12 +4,13 @@ A filter is called as `f(pair, document)`, where `document` is the window's page
 holds them, joined by `PAGE_BREAK` (`window_text`), and `pair.support` already holds the grounding score.
 Filters that compare words compare them folded by `docqa.quality.folding` (case, accents, punctuation and
 digit grouping ignored, numbers whole). A filter whose reason has particulars returns a `Drop` instead of
-the bare reason. The Docmatix heuristics are kept as separate, named rules: empty text, "unanswerable",
-code-like text and Q#/A# markers. Then: refusals and meta-answers, length bounds in tokens, text that is
+the bare reason. After empty text, personal data is looked for (`docqa.quality.pii`); then the Docmatix
+heuristics, kept as separate, named rules: "unanswerable", code-like text and Q#/A# markers. Then: refusals and meta-answers, length bounds in tokens, text that is
 not a question, questions any document would answer, repetitive answers, questions that contain their
 answer, pairs copied from the prompt's own examples, pairs in another language than the document's
 (`docqa.quality.language`), answers the document does not support, questions of a cross-page role whose
-evidence is on one page, and repeated questions. The checks that ask the model about a pair (round trip, judge) come after these, in `docqa.quality.verify`. Docmatix
+evidence is on one page, and repeated questions. The checks that ask the model about a
+pair (round trip, judge) come after these, in `docqa.quality.verify`. Docmatix
 also dropped any text matching `\\w+\\.\\w+`, which removes numeric answers such as "3.5" and abbreviations
 such as "U.S."; that rule exists here only as an option (off by default). Dropped pairs are counted per
 reason and kept with it; nothing is dropped without one. Duplicates across windows and documents are
@@ -24,22 +25,26 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from docqa.config import FilterConfig
+from docqa.config import FilterConfig, PiiConfig
 from docqa.generate.prompts import PromptTemplate
 from docqa.quality.folding import folded_text, is_number, tokens
 from docqa.quality.grounding import STOP_WORDS, support_score
 from docqa.quality.language import detect_language, language_name, other_language
+from docqa.quality.pii import PERSONAL_DATA, PersonalDataFinder, masked
 from docqa.records import DroppedPair, QAPair
 
 
 @dataclass(frozen=True)
 class Drop:
     """A filter's verdict with particulars: the reason, what its counts are broken down by, and the detail
-    (as in `DroppedPair`)."""
+    (as in `DroppedPair`); `question` and `answer`, when set, are written to dropped/ instead of the pair's
+    own text (personal data masked)."""
 
     reason: str
     about: str = ""
     detail: str = ""
+    question: str | None = None
+    answer: str | None = None
 
 
 PairFilter = Callable[[QAPair, str], "str | Drop | None"]
@@ -187,6 +192,21 @@ def language_consistency(pair: QAPair, document: str) -> Drop | None:
     return None
 
 
+def personal_data(config: PiiConfig) -> PairFilter:
+    """Pairs holding personal data (`docqa.quality.pii`), written to dropped/ with it masked."""
+    finder = PersonalDataFinder(tuple(config.kinds), tuple(config.phone_regions))
+
+    def holds_personal_data(pair: QAPair, document: str) -> Drop | None:
+        found = finder.find(pair.question, pair.answer)
+        kinds = sorted({f.kind for part in found.values() for f in part})
+        if not kinds:
+            return None
+        question, answer = masked(pair.question, found["question"]), masked(pair.answer, found["answer"])
+        return Drop(PERSONAL_DATA, ",".join(kinds), question=question, answer=answer)
+
+    return holds_personal_data
+
+
 def grounding(min_support: float) -> PairFilter:
     def ungrounded(pair: QAPair, document: str) -> str | None:
         return "ungrounded" if pair.support < min_support else None
@@ -229,10 +249,12 @@ def evidence_on_pages(min_pages: int) -> PairFilter:
     return single_page_evidence
 
 
-def pair_filters(config: FilterConfig, template: PromptTemplate) -> list[PairFilter]:
-    """The filters in the order they are tried, for pairs written with `template`."""
+def pair_filters(config: FilterConfig, template: PromptTemplate, pii: PiiConfig | None = None) -> list[PairFilter]:
+    """The filters in the order they are tried, for pairs written with `template`. Personal data is looked
+    for first, so that no pair holding it reaches dropped/ unmasked under another reason."""
     filters = [
         empty,
+        *([personal_data(pii)] if pii and pii.policy != "keep" else []),
         unanswerable,
         refusal,
         code_like,

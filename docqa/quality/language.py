@@ -48,7 +48,8 @@ UNDETERMINED = "und"  # ISO 639-2's code for it, where counts are keyed by langu
 @functools.cache
 def _detector() -> LanguageDetector:
     # Built once per process (0.2 s, ~100 MB), on first use, so stages that never ask pickle and start cheaply.
-    return LanguageDetectorBuilder.from_all_languages().with_low_accuracy_mode().with_preloaded_language_models().build()
+    builder = LanguageDetectorBuilder.from_all_languages().with_low_accuracy_mode()
+    return builder.with_preloaded_language_models().build()
 
 
 def letters(text: str) -> int:

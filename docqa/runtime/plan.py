@@ -79,7 +79,7 @@ def build_plan(config: Config, templates: list[PromptTemplate], model_path: str,
                 batch_size=config.run.prompt_batch_size,
             ),
             generate_stage(config, model_path, model_label, templates),
-            ParseQA(config.filters, templates, batch_size=config.model.batch_size, eval_sets=evals),
+            ParseQA(config.filters, templates, batch_size=config.model.batch_size, eval_sets=evals, pii=config.pii),
         ]
     )
     if evals:  # right after loading: a contaminated window is never prompted nor generated for
