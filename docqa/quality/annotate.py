@@ -62,8 +62,9 @@ class ParseQA(Stage):
             dropped += [DroppedPair(p.question, p.answer, IN_WINDOW, p.support) for p in kept]
             kinds = ",".join(sorted({kind for d in holding for kind in d.about.split(",")}))
             reason = f"personal data ({kinds.replace(',', ', ')}) in {len(holding)} QA pair(s) (pii.policy=drop_window)"
-            error = Failure("filter", PERSONAL_DATA, reason, kinds)
-            return [extend(AnnotatedWindow, record, dropped=dropped, error=error)]
+            rejected = extend(AnnotatedWindow, record, dropped=dropped)
+            rejected.error = Failure("filter", PERSONAL_DATA, reason, kinds)
+            return [rejected]
         locator = AnswerLocator(record.words)
         for pair in kept:
             pair.page, pair.boxes = locator.locate(pair.answer)
