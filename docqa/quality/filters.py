@@ -5,16 +5,17 @@ holds them, joined by `PAGE_BREAK` (`window_text`), and `pair.support` already h
 Filters that compare words compare them folded by `docqa.quality.folding` (case, accents, punctuation and
 digit grouping ignored, numbers whole). A filter whose reason has particulars returns a `Drop` instead of
 the bare reason. After empty text, personal data is looked for (`docqa.quality.pii`); then the Docmatix
-heuristics, kept as separate, named rules: "unanswerable", code-like text and Q#/A# markers. Then: refusals and meta-answers, length bounds in tokens, text that is
-not a question, questions any document would answer, repetitive answers, questions that contain their
-answer, pairs copied from the prompt's own examples, pairs in another language than the document's
-(`docqa.quality.language`), answers the document does not support, questions of a cross-page role whose
-evidence is on one page, and repeated questions. The checks that ask the model about a
-pair (round trip, judge) come after these, in `docqa.quality.verify`. Docmatix
-also dropped any text matching `\\w+\\.\\w+`, which removes numeric answers such as "3.5" and abbreviations
-such as "U.S."; that rule exists here only as an option (off by default). Dropped pairs are counted per
-reason and kept with it; nothing is dropped without one. Duplicates across windows and documents are
-dropped later, where the whole dataset is seen (`docqa.quality.dedup`).
+heuristics, kept as separate, named rules: "unanswerable", code-like text and Q#/A# markers. Then:
+refusals and meta-answers, length bounds in tokens, text that is not a question, questions any document
+would answer, repetitive answers, questions that contain their answer, pairs copied from the prompt's own
+examples, pairs in another language than the document's (`docqa.quality.language`), answers the document
+does not support, questions of a cross-page role whose evidence is on one page, and repeated questions.
+The checks that ask the model about a pair (round trip, judge) come after these, in
+`docqa.quality.verify`. Docmatix also dropped any text matching `\\w+\\.\\w+`, which removes numeric
+answers such as "3.5" and abbreviations such as "U.S."; that rule exists here only as an option (off by
+default). Dropped pairs are counted per reason and kept with it; nothing is dropped without one.
+Duplicates across windows and documents are dropped later, where the whole dataset is seen
+(`docqa.quality.dedup`).
 """
 
 from __future__ import annotations

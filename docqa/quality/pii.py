@@ -91,11 +91,13 @@ _ASKS_FOR_PERSON = re.compile(
 )
 _NAME_WORD = re.compile(r"(?:[^\W\d_]\.|[^\W\d_][^\W\d_'’-]*(?:[-'’][^\W\d_]+)*),?")
 # Words that say a capitalised answer names an organisation, a place or a thing rather than a person.
-_NOT_A_PERSON = frozenset(
-    """ab ag as avenue bank bay bv b.v. co co. college committee company corp corp. corporation council
-    court department gmbh group harbour hospital inc inc. institute kg limited llc ltd ltd. marina ministry
-    office park plc road s.a. sa sarl school service services society spa street the university""".split()
-)
+_NOT_A_PERSON = frozenset({
+    "ab", "ag", "as", "avenue", "bank", "bay", "bv", "b.v.", "co", "co.", "college", "committee", "company",
+    "corp", "corp.", "corporation", "council", "court", "department", "gmbh", "group", "harbour", "hospital",
+    "inc", "inc.", "institute", "kg", "limited", "llc", "ltd", "ltd.", "marina", "ministry", "office", "park",
+    "plc", "road", "s.a.", "sa", "sarl", "school", "service", "services", "society", "spa", "street", "the",
+    "university",
+})
 
 
 @dataclass(frozen=True)
