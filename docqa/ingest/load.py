@@ -188,7 +188,6 @@ def _window(doc: pymupdf.Document, request: LoadRequest, index: int, pages: list
         window.words.append(_page_words(page, extracted.words if not extracted.verdict_reason else (), zoom))
     if "ocr" in window.text_sources:
         window.ocr_engine = settings.ocr_engine
-    window.language = window_language(window.texts)
     if len(unusable) == len(pages):
         window.images, window.texts, window.text_sources, window.words = [], [], [], []
         reason = f"no usable text on {_pages_label(pages)} ({'; '.join(unusable)})"
@@ -290,6 +289,8 @@ class LoadDocuments(Stage):
             setting = LIMIT_SETTINGS.get(type(exc))
             reason = f"{exc} ({setting})" if setting else str(exc)
             return [PageWindow(path, doc_id, source_metadata=metadata, error=Failure("load", exc.kind, reason))]
+        for window in windows:  # here, not in the worker: its models would count against the memory limit
+            window.language = window_language(window.texts)
         if self.cache:
             self.cache.put(doc_id, windows)
         return windows
