@@ -88,6 +88,7 @@ def test_an_input_that_produced_nothing_is_still_accounted_for(tmp_path, windows
         "stage": "pipeline",
         "kind": "input_lost",
         "reason": "input produced no output",
+        "about": "",
     }
     assert lost in rejects
 
