@@ -140,13 +140,13 @@ def test_prompt_renders_with_the_document_once_and_no_placeholders_left(prompt_i
 @pytest.mark.parametrize("prompt_id", PROMPT_SETS["docmatix-chat"])
 def test_the_chat_set_asks_for_pairs_in_the_documents_language(prompt_id, chat_tokenizer):
     template = load_template(PROMPTS, prompt_id)
-    assert "Write the questions and answers in French." in template.render("Procès-verbal", 3, chat_tokenizer, "French")
+    assert "Write the questions and answers in French." in template.render("Procès-verbal", 3, chat_tokenizer, language="French")
     assert "in the document's language." in template.render("Procès-verbal", 3, chat_tokenizer)  # not identified
 
 
 def test_a_document_that_spells_a_placeholder_is_sent_as_written(chat_tokenizer):
     template = load_template(PROMPTS, PROMPT_SETS["docmatix-chat"][0])
-    text = template.render("Fill in {language} and {max_pairs}", 3, chat_tokenizer, "German")
+    text = template.render("Fill in {language} and {max_pairs}", 3, chat_tokenizer, language="German")
     assert "Fill in {language} and {max_pairs}" in text
 
 
