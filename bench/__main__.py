@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench                              # all of them (`make bench`)
     .venv/bin/python -m bench --only encoding,memory       # some of them
+    .venv/bin/python -m bench --only scale --scale-max 16000   # the scale probe up to 16k documents (~30 min idle)
 
 Every figure is a ratio of two things measured side by side in this run on this machine, so that a
 steady load from elsewhere weighs on both sides alike; the cores other processes kept busy meanwhile
@@ -22,17 +23,20 @@ from pathlib import Path
 from bench.common import DEFAULT_CONFIG, PROJECT_ROOT, machine, other_load, ratio, shared_corpus, window_documents
 from bench.decontamination import measure_decontamination
 from bench.encoding import measure_encoding, pages_of
+from bench.estimate import docmatix_estimate, estimate_rows
 from bench.engine import measure_regeneration, measure_throughput, prepare
 from bench.loading import measure_memory, measure_scaling
+from bench.scale import DEFAULT_MAX, SIZES, SUMMARY_HEADER, measure_scale
+from bench.scale import summary_rows as scale_rows
 from docqa.config import RenderConfig, load_config
 from docqa.demo.corpus import write_sample_corpus
 
-BENCHMARKS = ("encoding", "decontamination", "scaling", "memory", "llm", "regeneration")
+BENCHMARKS = ("encoding", "decontamination", "scaling", "memory", "llm", "regeneration", "scale")
 WINDOWS = 32  # windows the engine benchmarks generate for (one default batch): ~50 s a pass on 2 cores
 MEMORY_COPIES = 4
 
 
-def run(selected: set[str], work: Path) -> tuple[str, dict, dict]:
+def run(selected: set[str], work: Path, scale_max: int = DEFAULT_MAX) -> tuple[str, dict, dict]:
     """The figures of the selected benchmarks, and the conditions each ran in (wall time, other load)."""
     results: dict = {}
     conditions: dict = {}
@@ -75,6 +79,10 @@ def run(selected: set[str], work: Path) -> tuple[str, dict, dict]:
             with other_load() as conditions["regeneration"]:
                 step("regeneration: two local runs, the second with another prompt")
                 results["regeneration"] = measure_regeneration(config, generate, pdfs)
+    if "scale" in selected:
+        with other_load() as conditions["scale"]:
+            step(f"scale: {', '.join(str(n) for n in SIZES if n <= scale_max)} generated PDFs, the whole pipeline")
+            results["scale"] = measure_scale(work / "scale", scale_max)
     return label, results, conditions
 
 
@@ -189,6 +197,35 @@ def summary_rows(results: dict, conditions: dict) -> list[list[str]]:
             f"{scaling['2_process']['pages_per_s']} vs {scaling['1_process']['pages_per_s']} pages/s, "
             f"{scaling['1_process']['cpu_ms_per_page']} CPU ms a page in 1 process",
         )
+    if "scale" in results:
+        scale = results["scale"]
+        largest, smallest = scale["points"][str(scale["largest"])], scale["points"][str(SIZES[0])]
+        for n, point in scale["points"].items():
+            add(
+                f"scale: driver CPU ms per document (absolute), {int(n) // 1000}k documents",
+                point["driver_cpu_ms_per_doc"],
+                "<= 1",
+                f"{point['driver_cpu_s']} s for {point['documents']} documents; load generator, not a model",
+            )
+        growth = f"{scale['largest'] // 1000}k / 1k documents"
+        add(
+            f"scale: driver CPU per document, {growth}",
+            scale["driver_cpu_per_doc_ratio"],
+            "<= 1.2",
+            f"{largest['driver_cpu_ms_per_doc']} vs {smallest['driver_cpu_ms_per_doc']} ms",
+        )
+        add(
+            f"scale: driver peak RSS, {growth}",
+            scale["driver_peak_rss_ratio"],
+            "<= 1.2",
+            f"{largest['driver_peak_rss_mb']} vs {smallest['driver_peak_rss_mb']} MiB",
+        )
+        add(
+            f"scale: wall time per document, {growth}",
+            scale["wall_per_doc_ratio"],
+            "<= 1.2",
+            f"{largest['wall_ms_per_doc']} vs {smallest['wall_ms_per_doc']} ms",
+        )
     return rows
 
 
@@ -221,13 +258,20 @@ def main() -> None:
     parser.add_argument(
         "--output", default=str(PROJECT_ROOT / "bench" / "results.json"), help="where to write the figures"
     )
+    parser.add_argument(
+        "--scale-max",
+        type=int,
+        default=DEFAULT_MAX,
+        choices=SIZES,
+        help=f"largest corpus of the scale probe (default {DEFAULT_MAX}; 16000 adds ~25 min on 2 cores)",
+    )
     args = parser.parse_args()
     selected = set(args.only.split(",")) if args.only else set(BENCHMARKS)
     if selected - set(BENCHMARKS):
         parser.error(f"unknown benchmark(s): {', '.join(sorted(selected - set(BENCHMARKS)))}")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # before vLLM is imported: keeps the tables readable
     with other_load() as whole, tempfile.TemporaryDirectory(prefix="bench-") as work:
-        label, results, conditions = run(selected, Path(work))
+        label, results, conditions = run(selected, Path(work), args.scale_max)
     report = {
         "command": " ".join(["python -m bench"] + sys.argv[1:]),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -238,6 +282,8 @@ def main() -> None:
         "conditions": conditions,  # per benchmark: wall time, cores kept busy by other processes meanwhile
         "results": results,
     }
+    if "scale" in results:
+        report["docmatix_estimate"] = docmatix_estimate(results)
     Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
     print()
     header = ["figure", "ratio", "target", "met", "measured side by side", "other load (cores)"]
@@ -245,6 +291,11 @@ def main() -> None:
     for corpus, rows in format_rows(results).items():
         print(f"\nPage image formats, {corpus} corpus (time and size relative to the default PNG):\n")
         print(markdown(["format", "ms/page", "KB/page", "time x", "size x", "PSNR dB median / min"], rows))
+    if "scale" in results:
+        print(f"\nScale probe, the whole pipeline through Ray; the model is a {results['scale']['load_generator']}:\n")
+        print(markdown(SUMMARY_HEADER, scale_rows(results["scale"])))
+        print("\nDocmatix-size run on 8 H100s, estimated from these figures (bench/estimate.py):\n")
+        print(markdown(["what", "takes", "from"], estimate_rows(report["docmatix_estimate"])))
     print(
         f"\n{report['machine']['cpu_model']}, {report['machine']['cores']} cores, {report['machine']['memory_gib']} "
         f"GiB; {report['wall_s']} s, other processes kept {report['other_load_cores']} cores busy on average; "

@@ -2,8 +2,9 @@
 
 A PDF flows through the stages as a growing record, one type per boundary:
 
-    SourceDocument --load--> PageWindow --prompt--> PromptedWindow --generate--> GeneratedWindow
-        --parse/filter--> AnnotatedWindow --writer--> a dataset row or a reject row
+    InputUnit --load--> PageWindow --prompt--> PromptedWindow --generate--> GeneratedWindow
+        --parse/filter--> AnnotatedWindow --write parts--> Receipt (to the driver, which commits units)
+        ... committed AnnotatedWindows --writer--> a dataset row or a reject row
 
 A window is at most `render.max_pages_per_example` consecutive pages of one document: one example in
 the dataset. A record whose `error` is set (a `Failure`: the stage, a kind to group by, the reason) has
@@ -28,11 +29,14 @@ import pyarrow as pa
 class Failure:
     """Why a record produced no example. `kind` is a short, stable snake_case category to group and count
     rejects by (not_a_pdf, encrypted, timeout, no_usable_text, not_json, no_pair_kept, ...); `reason` is
-    the sentence for a person, with the particulars (page numbers, the library's message)."""
+    the sentence for a person, with the particulars (page numbers, the library's message); `about`, where a
+    kind has one, is the short value its counts are broken down by (`eval_page`: the eval set;
+    `personal_data`: the kinds found), so nothing is ever parsed back out of `reason`."""
 
     stage: str  # load, prompt, generate, parse, filter, dedup or pipeline
     kind: str
     reason: str
+    about: str = ""
 
     def __str__(self) -> str:
         return f"{self.stage}: {self.reason}"
@@ -47,7 +51,18 @@ def no_pair_kept(stage: str, dropped: list[DroppedPair]) -> Failure:
 
 @dataclass
 class SourceDocument:
+    """One input (a PDF or a tar shard) handed to the load stage on its own: a unit named by its path."""
+
     source_path: str
+
+
+@dataclass
+class InputUnit:
+    """The unit of work a run schedules, loads and commits as one (docqa.runtime.units): a tar shard, or a
+    group of PDFs, in input order. `name` hashes the inputs' paths and content identities."""
+
+    name: str
+    sources: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -78,11 +93,12 @@ class PageWindow:
     texts: list[str] = field(default_factory=list)  # page texts, one per page
     text_sources: list[str] = field(default_factory=list)  # where each text came from: "layer" or "ocr"
     words: list[PageWords] = field(default_factory=list)  # the words of each page, for answer localisation
+    language: str = ""  # ISO 639-1 code of the page texts' language (docqa.quality.language); "": undetermined
     structure_pairs: list[QAPair] = field(default_factory=list)  # pairs read off the pages' tables, forms, lines
     ocr_engine: str = ""  # the OCR engine and its language data, when any page was OCRed
     source_metadata: str = ""  # JSON metadata that came with the document (a PDFA sample's .json)
     from_cache: bool = False  # pages and texts came from the page cache, not from rendering
-    unit: str = ""  # the input unit (a PDF or a tar shard) this came from, as the run scheduled it
+    unit: str = ""  # the name of the input unit (a group of PDFs or a tar shard) this came from
     unit_index: int = 0  # this record's place among its unit's records, from 0
     unit_last: bool = False  # the unit's last record: the unit is complete once it and every lower index arrived
     costs: list[StageCost] = field(default_factory=list)  # one per stage that processed this record
@@ -99,11 +115,38 @@ class PromptedWindow(PageWindow):
 
 
 @dataclass
+class JudgeScores:
+    """The judge's scores of one QA pair against its page text, each from 1 (bad) to 5 (good), and their
+    weighted mean scaled to 0..1 (docqa.quality.verify.RUBRIC_WEIGHTS)."""
+
+    correctness: int = 0  # the answer is right, by the page text
+    training_signal: int = 0  # the pair teaches something worth learning about the page
+    question_quality: int = 0  # the question is clear, specific and answerable
+    needs_page: int = 0  # the question cannot be answered without this page
+    answer_format: int = 0  # the answer is short, complete and well formed
+    score: float = 0.0
+
+
+@dataclass
+class PairCheck:
+    """What the model said about one QA pair of a window, asked by the generate stage with its own engine
+    (docqa.quality.verify): the pair is named by its question and answer as parsed from the completion."""
+
+    question: str
+    answer: str
+    roundtrip_answer: str | None = None  # the model's answer to the question, from the page text; None: not asked
+    judge: JudgeScores | None = None  # None: not judged, or the judge's reply was not the requested JSON
+    prompt_tokens: int = 0  # tokens the checks of this pair sent to the model
+    output_tokens: int = 0  # and the tokens it wrote back
+
+
+@dataclass
 class GeneratedWindow(PromptedWindow):
     model: str = ""
     completion: str = ""
     finish_reason: str = ""
     output_tokens: int = 0
+    checks: list[PairCheck] = field(default_factory=list)  # model checks of the pairs that passed the text filters
 
 
 @dataclass
@@ -113,15 +156,24 @@ class QAPair:
     support: float = 0.0  # how well the window's text supports the answer (docqa.quality.grounding.support_score)
     page: int = -1  # index in the window's images of the page that prints the answer; -1: not found
     boxes: list[list[float]] = field(default_factory=list)  # [x0, y0, x1, y1] in pixels of that image
+    roundtrip_answer: str | None = None  # the model's own answer to the question (docqa.quality.verify)
+    judge: JudgeScores | None = None  # the judge's scores, when the judge pass is on
     origin: str = "llm"  # what wrote it: llm, or the page's structure (table, form, key_value: docqa.ingest.structure)
 
 
 @dataclass
 class DroppedPair:
+    """A QA pair a filter rejected. `reason` is a short, stable snake_case kind (ungrounded, contaminated,
+    personal_data, ...) that counts are kept by; `about` the short value they are broken down by where the
+    reason has one (the eval set, the kinds of personal data, the pair's language); `detail` the particulars
+    for a person (the eval row and its hash distance)."""
+
     question: str
     answer: str
     reason: str
     support: float = 0.0
+    about: str = ""
+    detail: str = ""
     origin: str = "llm"
 
 
@@ -129,6 +181,22 @@ class DroppedPair:
 class AnnotatedWindow(GeneratedWindow):
     qa: list[QAPair] = field(default_factory=list)  # pairs that passed every filter
     dropped: list[DroppedPair] = field(default_factory=list)  # pairs a filter rejected, with its reason
+
+
+@dataclass
+class Receipt:
+    """A finished window as the driver sees it once a worker has written it to a part file of the run's
+    work folder (docqa.runtime.units): enough to commit its unit, count progress and tell a systemic
+    failure (docqa.runtime.faults.LoadFailureGuard); no image or text crosses to the driver."""
+
+    unit: str
+    unit_index: int
+    unit_last: bool
+    part: str  # the part file holding the window, relative to the work folder
+    source_path: str
+    error: Failure | None = None
+    pairs_kept: int = 0
+    pairs_dropped: int = 0
 
 
 @dataclass
@@ -141,6 +209,7 @@ class Reject:
     stage: str
     kind: str
     reason: str
+    about: str = ""  # as in Failure
 
 
 R = TypeVar("R")

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from tqdm import tqdm
 
 from docqa.config import Config, dump_config
@@ -22,11 +24,11 @@ from docqa.output.publish import check_output, make_owned, output_filesystem, re
 from docqa.output.schema import SCHEMA_VERSION, RunInfo, pipeline_version
 from docqa.output.writer import DatasetWriter
 from docqa.quality.dedup import DatasetDeduplicator, near_copy_groups
-from docqa.records import AnnotatedWindow
+from docqa.records import InputUnit, Receipt, from_table
 from docqa.runtime.console import Console
 from docqa.runtime.faults import LoadFailureGuard, SystemicFault
 from docqa.runtime.plan import StagePlan, build_plan, eval_sets, uses_llm
-from docqa.runtime.units import UnitStore, run_key, work_root
+from docqa.runtime.units import UnitStore, WriteParts, run_key, work_root
 
 
 def input_paths(config: Config, console: TextIO = sys.stdout) -> list[str]:
@@ -80,34 +82,39 @@ def run_pipeline(config: Config, console: Console | None = None) -> dict[str, An
     check_output(config.output.dir, out, protected, config.output.overwrite)
     key = run_key(config, templates)
     try:
-        store = UnitStore(make_owned(work_root(out)) / key, sources)
+        units = config.run.unit_max_documents, config.run.unit_max_mb, config.run.unit_min_count
+        store = UnitStore(make_owned(work_root(out)) / key, sources, *units)
     except OSError as exc:
         raise SystemicFault(f"cannot write beside the output {out} ({exc}); choose a writable output folder") from exc
     pending = store.pending()
+    to_go = sum(len(unit.sources) for unit in pending)
     label = model_label(config.model) if uses_llm(config) else "no model (pairs read off the PDFs' structure)"
     console.start()
     print(f"{len(sources)} input(s) -> {safe_location(config.output.dir)} with {label}", file=console.out, flush=True)
-    if len(pending) < len(sources):
-        print(f"Resuming: {len(sources) - len(pending)} input(s) already done, {len(pending)} to go", file=console.out, flush=True)
+    if to_go < len(sources):
+        print(f"Resuming: {len(sources) - to_go} input(s) already done, {to_go} to go", file=console.out, flush=True)
     if pending:
         model_path = resolve_model(config.model) if uses_llm(config) else ""  # a model is prepared only to be used
         plan = build_plan(config, templates, model_path, label)
-        progress = tqdm(total=len(pending), desc="inputs done", unit="input", file=console.out, mininterval=1, dynamic_ncols=True)
+        plan.stages.append(WriteParts(store.work_dir, config.model.batch_size))
+        progress = tqdm(total=to_go, desc="inputs done", unit="input", file=console.out, mininterval=1, dynamic_ncols=True)
         with progress:
             counts = {"examples": 0, "rejected": 0, "pairs kept": 0, "dropped": 0}
             guard = LoadFailureGuard(config.run.stop_after_failed_documents)
-            for batch in _run(plan, pending, config):
-                guard.see(batch)
-                for window in batch:
-                    counts["rejected" if window.error else "examples"] += 1
-                    counts["pairs kept"] += len(window.qa)
-                    counts["dropped"] += len(window.dropped)
+            for receipts in _run(plan, pending, config):
+                if guard.armed:
+                    guard.see(from_table(Receipt, receipts))
+                rejected = len(receipts) - receipts["error"].null_count
+                counts["examples"] += len(receipts) - rejected
+                counts["rejected"] += rejected
+                counts["pairs kept"] += pc.sum(receipts["pairs_kept"]).as_py() or 0
+                counts["dropped"] += pc.sum(receipts["pairs_dropped"]).as_py() or 0
                 progress.set_postfix(counts, refresh=False)
-                progress.update(store.add(batch))
+                progress.update(store.add(receipts))
         if missing := store.pending():
-            raise RuntimeError(f"records of {len(missing)} input(s) never arrived; run again to redo them")
+            raise RuntimeError(f"records of {len(missing)} work unit(s) never arrived; run again to redo them")
     sampling = config.sampling
-    documents = (item for source in sources for item in store.document_texts(source).items())
+    documents = (item for _, name in store.committed() for item in store.document_texts(name).items())
     writer = DatasetWriter(
         out,
         RunInfo(sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.seed),
@@ -121,8 +128,8 @@ def run_pipeline(config: Config, console: Console | None = None) -> dict[str, An
         source_paths=source_paths(config),
     )
     deduplicator = DatasetDeduplicator(config.filters.near_duplicate_jaccard)
-    for source in sources:
-        writer.add([deduplicator.apply(window) for window in store.read(source)])
+    for _, name in store.committed():
+        writer.add([deduplicator.apply(window) for window in store.read(name)])
     stats = writer.close(
         sources,
         dump_config(config),
@@ -148,11 +155,11 @@ def run_pipeline(config: Config, console: Console | None = None) -> dict[str, An
     return stats
 
 
-def _run(plan: StagePlan, sources: list[str], config: Config) -> Iterator[list[AnnotatedWindow]]:
+def _run(plan: StagePlan, units: list[InputUnit], config: Config) -> Iterator[pa.Table]:
     if config.run.runner == "ray":
         from docqa.runtime.ray_dag import run_ray
 
-        return run_ray(plan, sources, config.run)
+        return run_ray(plan, units, config.run)
     from docqa.runtime.local import run_local
 
-    return run_local(plan, sources)
+    return run_local(plan, units)

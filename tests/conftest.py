@@ -107,7 +107,7 @@ def kill_after_commits(command: list[str], work_dir: Path, commits: int, log: Pa
     deadline = time.monotonic() + timeout_s
     while len(committed) < commits and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
-        committed = list(work_dir.glob("*/units/*.parquet"))
+        committed = list(work_dir.glob("*/units/*.json"))
     finished = run.poll() is not None
     if not finished:
         os.killpg(run.pid, signal.SIGKILL)

@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError
 from docqa.config.generate import EMBEDDED_MODEL, ModelConfig, PromptConfig, QAConfig, SamplingConfig
 from docqa.config.ingest import InputConfig, LimitsConfig, RenderConfig, TextConfig
 from docqa.config.output import CostConfig, OutputConfig
-from docqa.config.quality import PAGE_DISTANCE, PAIR_PAGE_DISTANCE, DecontaminateConfig, FilterConfig
+from docqa.config.quality import PAGE_DISTANCE, PAIR_PAGE_DISTANCE, DecontaminateConfig, FilterConfig, PiiConfig
 from docqa.config.run import RunConfig
 from docqa.config.section import Section
 from docqa.errors import UserError
@@ -24,8 +24,9 @@ from docqa.redaction import redact, redacted_fields
 
 __all__ = [
     "EMBEDDED_MODEL", "PAGE_DISTANCE", "PAIR_PAGE_DISTANCE", "Config", "ConfigError", "CostConfig",
-    "DecontaminateConfig", "FilterConfig", "InputConfig", "LimitsConfig", "ModelConfig", "OutputConfig",
-    "PromptConfig", "QAConfig", "RenderConfig", "RunConfig", "SamplingConfig", "Section", "TextConfig", "apply_override",
+    "DecontaminateConfig", "FilterConfig", "InputConfig", "LimitsConfig", "ModelConfig", "OutputConfig", "PiiConfig",
+    "PromptConfig", "QAConfig", "RenderConfig", "RunConfig", "SamplingConfig", "Section", "TextConfig",
+    "apply_override",
     "dump_config", "load_config",
 ]
 
@@ -40,6 +41,7 @@ class Config(Section):
     model: ModelConfig = Field(default_factory=ModelConfig, description="LLM and engine.")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="Generation parameters.")
     filters: FilterConfig = Field(default_factory=FilterConfig, description="QA pair filters.")
+    pii: PiiConfig = Field(default_factory=PiiConfig, description="Personal data in QA pairs.")
     decontaminate: DecontaminateConfig = Field(
         default_factory=DecontaminateConfig, description="Evaluation sets kept out of the dataset."
     )

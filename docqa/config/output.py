@@ -27,14 +27,17 @@ class OutputConfig(Section):
     staging_dir: str = Field(
         ".cache/staging",
         description="When `dir` is a URL: the local folder where the dataset is built, and a killed run's "
-        "work kept for resuming, before the upload.",
+        "work kept for resuming, before the upload: room for the dataset and its work folder (about twice the "
+        "dataset), emptied but for the log once the upload succeeds.",
     )
     cache_dir: str | None = Field(
         "out/cache",
         description="Page cache (folder or fsspec URL): rendered pages and texts by document hash and settings, "
         "reused when regenerating with another prompt or model. The settings part covers every input, render, "
         "text and limits field that shapes pages (not paths, max_file_mb or the time and memory limits), the "
-        "PyMuPDF, MuPDF and Pillow versions and the OCR language data's content. Empty (null) disables it.",
+        "PyMuPDF, MuPDF and Pillow versions and the OCR language data's content. Stored many documents to a "
+        "Parquet file with an index; it holds every loaded document's page images under each settings key and is "
+        "never removed by a run (delete a settings key's folder to reclaim it). Empty (null) disables it.",
         json_schema_extra=SECRET_LOCATIONS,
     )
     test_fraction: float = Field(

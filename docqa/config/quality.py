@@ -1,8 +1,11 @@
-"""Settings of docqa/quality: the pair filters and the evaluation sets kept out of the dataset."""
+"""Settings of docqa/quality: the pair filters, personal data, and the evaluation sets kept out of the dataset."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+import phonenumbers
+from pydantic import Field, field_validator
 
 from docqa.config.section import Section
 
@@ -35,12 +38,54 @@ class FilterConfig(Section):
         "engine outputs; on the other half it kept 12 pairs, 5 of them supported, and every supported one "
         "(precision 0.42, recall 1.0; bench/grounding.py).",
     )
-    min_script_share: float = Field(
-        0.05,
+    match_document_language: bool = Field(
+        True,
+        description="Drop a pair written in another language than its window's page text (`language_mismatch`, "
+        "with the pair's language in `about`), as identified by lingua (docqa/quality/language.py) where the "
+        "page text and the question and answer together each hold at least 20 letters and one language has 0.9 "
+        "of lingua's confidence; shorter or unclear texts are not judged. Off: pairs in any language are kept.",
+    )
+    roundtrip: bool = Field(
+        False,
+        description="Round trip: the generating model answers each question again from the page text alone "
+        "(prompts/checks/roundtrip-answer-*), with the engine or endpoint that generated, and a pair whose two answers "
+        "disagree is dropped (`roundtrip_mismatch`). Only pairs that pass every other filter are asked about. "
+        "Answers agree when their numbers are the same and their words overlap by `roundtrip_min_overlap`. "
+        "Off by default: see the README's quality section for what it does to the embedded model's pairs "
+        "and what it costs.",
+    )
+    roundtrip_min_overlap: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Least share of the shorter answer's words (stop words aside; numbers whole) that the other "
+        "answer must hold for the two to agree; the sets of numbers must be equal besides.",
+    )
+    roundtrip_max_tokens: int = Field(48, gt=0, description="Most tokens the model writes for a round-trip answer.")
+    judge: bool = Field(
+        False,
+        description="Judge: the generating model scores each pair against the page text on five rubrics "
+        "(prompts/checks/judge-rubric-*, JSON), kept in the dataset's `checks` column; a pair whose weighted score is "
+        "below `judge_min_score` is dropped as `judge_<rubric>`, naming its lowest rubric. Meant for instruct "
+        "models of 7B and more (configs/gpu.yaml); a small base model cannot judge.",
+    )
+    judge_min_score: float = Field(
+        0.5,
         ge=0,
         le=1,
-        description="A question or answer written mostly in a script (Latin, Cyrillic, CJK, ...) that makes up "
-        "less than this share of the document's letters is dropped (`script_mismatch`). 0 turns it off.",
+        description="Least weighted judge score (0: every rubric 1 of 5; 1: every rubric 5 of 5) a pair keeps.",
+    )
+    judge_max_tokens: int = Field(96, gt=0, description="Most tokens the model writes for one judgement.")
+    check_prompts: list[str] = Field(
+        default_factory=lambda: [
+            "roundtrip-answer-completion-v1",
+            "roundtrip-answer-chat-v1",
+            "judge-rubric-completion-v1",
+            "judge-rubric-chat-v1",
+        ],
+        description="Prompt templates, in `prompts/checks/`, of the round trip (ids starting `roundtrip-`) and of "
+        "the judge (`judge-`); each window is checked with the one of the same form (completion or chat) as the "
+        "template it was generated with.",
     )
     near_duplicate_jaccard: float | None = Field(
         0.8,
@@ -51,6 +96,38 @@ class FilterConfig(Section):
         "repeats after normalisation are dropped as `duplicate`. Null keeps near-duplicates (exact repeats "
         "are always dropped).",
     )
+
+
+class PiiConfig(Section):
+    policy: Literal["keep", "drop_pair", "drop_window"] = Field(
+        "drop_pair",
+        description="What a QA pair holding personal data (see `kinds`; docqa/quality/pii.py) costs. drop_pair: "
+        "the pair is dropped (`personal_data`, the kinds found in `about`); drop_window: its whole window is "
+        "rejected (kind `personal_data`), so the page images that show the data are not published either, and "
+        "its other pairs are dropped as `personal_data_in_window`; keep: nothing is checked. Dropped pairs go "
+        "to dropped/ with each finding replaced by its kind in brackets ([email]).",
+    )
+    kinds: list[Literal["email", "phone", "iban", "id_number", "person_name"]] = Field(
+        default_factory=lambda: ["email", "phone", "iban", "id_number", "person_name"],
+        description="What counts as personal data: e-mail addresses; phone numbers (validated by phonenumbers); "
+        "IBANs with valid check digits; ID, tax and VAT numbers with valid checksums (python-stdnum; national "
+        "numbers only where the pair names an identifier); person names, where the question asks for a person "
+        "and the answer is two to four capitalised words (also the authors of a paper).",
+    )
+    phone_regions: list[str] = Field(
+        default_factory=lambda: ["US", "GB", "DE", "FR", "ES", "IT", "NL", "PL"],
+        description="Regions (ISO 3166-1 alpha-2) whose national phone formats are recognised (\"0431 55 20 19\" "
+        "is a German number); numbers written with a +/00 country prefix are recognised from anywhere. Each "
+        "region adds numbers that may be read as phones by mistake.",
+    )
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _known_regions(cls, regions: list[str]) -> list[str]:
+        unknown = [r for r in regions if r not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            raise ValueError(f"unknown phone region(s) {', '.join(unknown)}: use ISO 3166-1 alpha-2 codes such as DE")
+        return regions
 
 
 class DecontaminateConfig(Section):

@@ -13,6 +13,11 @@ exponential backoff first (`EndpointUnavailable` once the retries are spent). A 
 refuses otherwise (another 4xx, e.g. a prompt longer than its context: kind `request_refused`) or answers
 with something that is not a completion (`not_a_completion`) fails that window only, with the reason on
 the row. Per-request seeds are not sent: vLLM's CPU sampler rejects them.
+
+When a check that asks the model about each pair is on (`filters.roundtrip`, `filters.judge`), the same
+endpoint answers it, greedily, right after a batch is generated (`docqa.quality.verify.PairChecker`); the
+model's tokenizer is then loaded here too, to fit those prompts. A check request the server refuses gets
+an empty reply, so its pair is dropped with the check's reason.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from docqa.config import ModelConfig, SamplingConfig
+from docqa.quality.verify import PairChecker
 from docqa.records import GeneratedWindow, PromptedWindow, extend
 from docqa.runtime.faults import SystemicFault
 from docqa.runtime.stage import Resources, Stage
@@ -46,7 +52,17 @@ class EndpointGenerateQA(Stage):
     input_type = PromptedWindow
     output_type = GeneratedWindow
 
-    def __init__(self, model_label: str, model: ModelConfig, sampling: SamplingConfig, schema: dict[str, Any]):
+    def __init__(
+        self,
+        model_label: str,
+        model: ModelConfig,
+        sampling: SamplingConfig,
+        schema: dict[str, Any],
+        checker: PairChecker | None = None,
+        tokenizer_path: str | None = None,
+    ):
+        self.checker = checker
+        self.tokenizer_path = tokenizer_path
         self.model_label = model_label
         self.model = model
         self.sampling = sampling
@@ -65,6 +81,11 @@ class EndpointGenerateQA(Stage):
                 "or serve that model there"
             )
         self.served_model = wanted or served[0]
+        if self.checker and self.checker.enabled:
+            import transformers
+
+            revision = self.model.revision
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.tokenizer_path, revision=revision)
 
     def _served_models(self) -> list[str]:
         answer = self._call("GET", "/models", None)
@@ -81,7 +102,30 @@ class EndpointGenerateQA(Stage):
 
     def process_batch(self, records: list[PromptedWindow]) -> list[GeneratedWindow]:
         with ThreadPoolExecutor(max_workers=self.model.endpoint_concurrency) as pool:
-            return list(pool.map(self._generate, records))
+            generated = list(pool.map(self._generate, records))
+        if self.checker and self.checker.enabled:
+            generated = self.checker.check(generated, self.complete, self.tokenizer)
+        return generated
+
+    def complete(self, prompts: list[list[int]], schema: dict[str, Any], max_tokens: int) -> list[tuple[str, int]]:
+        """Greedy replies constrained to `schema`, for the checks."""
+
+        def ask(prompt: list[int]) -> tuple[str, int]:
+            body = {
+                "model": self.served_model,
+                "prompt": prompt,
+                "max_tokens": max_tokens,
+                "temperature": 0,
+                "response_format": {"type": "json_schema", "json_schema": {"name": "check", "schema": schema}},
+            }
+            try:
+                answer = self._call("POST", "/completions", body)
+                return answer["choices"][0].get("text", ""), (answer.get("usage") or {}).get("completion_tokens", 0)
+            except (RequestRefused, KeyError, IndexError, TypeError, AttributeError):
+                return "", 0
+
+        with ThreadPoolExecutor(max_workers=self.model.endpoint_concurrency) as pool:
+            return list(pool.map(ask, prompts))
 
     def _generate(self, record: PromptedWindow) -> GeneratedWindow:
         body = {

@@ -8,8 +8,11 @@ prompt is handed to the engine as token ids, so what was counted is exactly what
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
-from docqa.generate.prompts import PromptTemplate, choose_template
+from docqa.generate.prompts import UNKNOWN_LANGUAGE, PromptTemplate, choose_template
+from docqa.quality.language import language_name
 from docqa.records import PageWindow, PromptedWindow, extend
 from docqa.runtime.faults import SystemicFault
 from docqa.runtime.stage import Resources, Stage
@@ -19,6 +22,30 @@ _BLANK_RUNS = re.compile(r"\n\s*\n(\s*\n)+")
 
 def document_text(texts: list[str], separator: str) -> str:
     return separator.join(_BLANK_RUNS.sub("\n\n", t).strip() for t in texts)
+
+
+def encode_prompt(tokenizer: Any, template: PromptTemplate, document: str, max_pairs: int, **fields: str) -> list[int]:
+    """The token ids of `template` filled in (`fields`: `{question}`, `{answer}`)."""
+    text = template.render(document, max_pairs, tokenizer, **fields)
+    # Chat templates write the special tokens themselves; completion prompts rely on the tokenizer's.
+    return tokenizer(text, add_special_tokens=template.form == "completion").input_ids
+
+
+def fit_prompt(
+    tokenizer: Any, encode: Callable[[str], list[int]], document: str, budget: int
+) -> tuple[list[int], list[int], int]:
+    """The prompt's token ids, at most `budget` of them, with `document` cut from its end to fit: also the
+    document's own token ids and how many of them were kept. `encode` renders a prompt around a text."""
+    doc_ids = tokenizer(document, add_special_tokens=False).input_ids
+    kept = len(doc_ids)
+    while True:
+        prompt_ids = encode(document)
+        excess = len(prompt_ids) - budget
+        if excess <= 0 or kept == 0:
+            return prompt_ids, doc_ids, kept
+        # Re-tokenising a cut text can merge tokens differently, so cut and measure again until it fits.
+        kept = max(kept - excess, 0)
+        document = tokenizer.decode(doc_ids[:kept])
 
 
 class BuildPrompts(Stage):
@@ -57,7 +84,7 @@ class BuildPrompts(Stage):
                     f"prompt {template.prompt_id} is a chat prompt but {self.tokenizer_path} has no chat template "
                     "(a base model?): use completion prompts such as the set docmatix-completion"
                 )
-            overhead = len(self._encode(template, ""))
+            overhead = len(encode_prompt(self.tokenizer, template, "", self.max_pairs))
             document_budget = self.max_model_len - self.max_tokens - overhead
             if document_budget < 64:
                 raise SystemicFault(
@@ -65,24 +92,13 @@ class BuildPrompts(Stage):
                     f"sampling.max_tokens={self.max_tokens} and the {overhead} of {template.prompt_id}: raise it"
                 )
 
-    def _encode(self, template: PromptTemplate, document: str) -> list[int]:
-        text = template.render(document, self.max_pairs, self.tokenizer)
-        # Chat templates write the special tokens themselves; completion prompts rely on the tokenizer's.
-        return self.tokenizer(text, add_special_tokens=template.form == "completion").input_ids
-
     def process(self, record: PageWindow) -> list[PromptedWindow]:
         template = choose_template(self.templates, record.doc_id, self.seed)
         document = document_text(record.texts, template.page_separator)
-        doc_ids = self.tokenizer(document, add_special_tokens=False).input_ids
-        kept = len(doc_ids)
-        while True:
-            prompt_ids = self._encode(template, document)
-            excess = len(prompt_ids) - (self.max_model_len - self.max_tokens)
-            if excess <= 0:
-                break
-            # Re-tokenising a cut text can merge tokens differently, so cut and measure again until it fits.
-            kept -= excess
-            document = self.tokenizer.decode(doc_ids[:kept])
+        budget = self.max_model_len - self.max_tokens
+        language = language_name(record.language) or UNKNOWN_LANGUAGE
+        encode = lambda text: encode_prompt(self.tokenizer, template, text, self.max_pairs, language=language)
+        prompt_ids, doc_ids, kept = fit_prompt(self.tokenizer, encode, document, budget)
         return [
             extend(
                 PromptedWindow,

@@ -2,8 +2,14 @@
 
 A template file `prompts/<id>-v<version>.yaml` is either a `completion` prompt (for base models: plain
 text ending where the model continues) or a `chat` prompt (for instruct models: messages rendered with
-the model's own chat template). `{document}` and `{max_pairs}` are filled in; nothing else is
-interpreted, so JSON examples need no escaping. The sha256 of the file is stored with every row.
+the model's own chat template). `{document}` and `{max_pairs}` are filled in, `{language}` with the
+English name of the window's language ("French", or "the document's language" where it could not be
+identified), and for the checks that ask the model about one pair (`docqa.quality.verify`) `{question}`
+and `{answer}`; nothing else is interpreted, in one pass (a page that prints "{question}" stays as
+printed), so JSON examples need no escaping. The sha256 of the file is stored with every row. The chat
+set asks for pairs in the document's language from its v2 templates on; the completion set does not (a
+base model continues its worked examples, in English, whatever it is told), and the filters drop pairs
+in another language than the document's (`docqa.quality.filters`).
 
 A prompt *set* names several templates of one form; each document gets one of them, drawn from its id
 and a seed. Docmatix worked this way: five role descriptions, one picked per document, so the questions
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +28,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from docqa.errors import UserError
+
+_PLACEHOLDER = re.compile(r"\{(document|max_pairs|language|question|answer)\}")
+
+
+UNKNOWN_LANGUAGE = "the document's language"
 
 
 class ChatMessage(BaseModel):
@@ -38,6 +50,12 @@ class PromptTemplate(BaseModel):
     page_separator: str = Field(description="Placed between the texts of consecutive pages.")
     template: str | None = Field(None, description="The prompt text (completion form).")
     messages: list[ChatMessage] | None = Field(None, description="The conversation (chat form).")
+    evidence_pages: int = Field(
+        1,
+        ge=1,
+        description="Pages of the window a question of this role must draw on; 2 or more: pairs whose evidence "
+        "is found on fewer pages are dropped (`single_page_evidence`, docqa.quality.filters).",
+    )
     sha256: str = Field("", description="Hash of the template file; set when loaded.")
 
     @model_validator(mode="after")
@@ -57,9 +75,12 @@ class PromptTemplate(BaseModel):
         parts = [self.template] if self.form == "completion" else [m.content for m in self.messages]
         return "\n".join(parts).replace("{document}", "")
 
-    def render(self, document: str, max_pairs: int, tokenizer: Any) -> str:
+    def render(self, document: str, max_pairs: int, tokenizer: Any, **fields: str) -> str:
+        """The prompt text; `fields` fill `{language}` (a language's name), `{question}` and `{answer}`."""
+        values = {"document": document, "max_pairs": str(max_pairs), "language": UNKNOWN_LANGUAGE, **fields}
+
         def fill(text: str) -> str:
-            return text.replace("{max_pairs}", str(max_pairs)).replace("{document}", document)
+            return _PLACEHOLDER.sub(lambda m: values.get(m[1], m[0]), text)
 
         if self.form == "completion":
             return fill(self.template)
@@ -82,11 +103,11 @@ def load_template(directory: str | Path, prompt_id: str) -> PromptTemplate:
 # The Docmatix roles, one template per role; a set holds templates of one form, for one kind of model.
 PROMPT_SETS: dict[str, list[str]] = {
     "docmatix-chat": [
-        "docmatix-comprehensive-chat-v1",
-        "docmatix-sections-chat-v1",
-        "docmatix-reasoning-chat-v1",
-        "docmatix-summary-chat-v1",
-        "docmatix-phrasing-chat-v1",
+        "docmatix-comprehensive-chat-v2",
+        "docmatix-sections-chat-v2",
+        "docmatix-reasoning-chat-v2",
+        "docmatix-summary-chat-v2",
+        "docmatix-phrasing-chat-v2",
     ],
     "docmatix-completion": [
         "docmatix-comprehensive-completion-v1",
@@ -95,6 +116,9 @@ PROMPT_SETS: dict[str, list[str]] = {
         "docmatix-summary-completion-v1",
         "docmatix-phrasing-completion-v1",
     ],
+    # Questions that need two or more pages of a window: pairs whose evidence is on one page are dropped.
+    "crosspage-chat": ["docmatix-crosspage-chat-v1"],
+    "crosspage-completion": ["docmatix-crosspage-completion-v1"],
 }
 
 

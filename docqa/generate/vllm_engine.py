@@ -4,6 +4,9 @@ Every request is constrained to the JSON schema of the answer (vLLM structured o
 parse unless they run out of tokens. The engine-level backend is `guidance` with whitespace disabled:
 with free whitespace, small models spend the token budget on blank runs. The engine is seeded; per-request seeds are not used because vLLM's CPU sampler rejects them
 ("CPU Generator does not use offset").
+
+When a check that asks the model about each pair is on (`filters.roundtrip`, `filters.judge`), the same
+engine answers it right after generating the batch (`docqa.quality.verify.PairChecker`), greedily.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 from typing import Any
 
 from docqa.config import ModelConfig, SamplingConfig
+from docqa.quality.verify import PairChecker
 from docqa.records import GeneratedWindow, PromptedWindow, extend
 from docqa.runtime.faults import SystemicFault
 from docqa.runtime.stage import Resources, Stage
@@ -24,7 +28,16 @@ class GenerateQA(Stage):
     input_type = PromptedWindow
     output_type = GeneratedWindow
 
-    def __init__(self, model_path: str, model_label: str, model: ModelConfig, sampling: SamplingConfig, schema: dict[str, Any]):
+    def __init__(
+        self,
+        model_path: str,
+        model_label: str,
+        model: ModelConfig,
+        sampling: SamplingConfig,
+        schema: dict[str, Any],
+        checker: PairChecker | None = None,
+    ):
+        self.checker = checker
         self.model_path = model_path
         self.model_label = model_label
         self.model = model
@@ -61,14 +74,7 @@ class GenerateQA(Stage):
         )
 
     def process_batch(self, records: list[PromptedWindow]) -> list[GeneratedWindow]:
-        prompts = [{"prompt_token_ids": r.prompt_token_ids} for r in records]
-        try:
-            outputs = self.engine.generate(prompts, self.params, use_tqdm=False)
-        except Exception as exc:  # the engine itself failed (died, out of memory): no window can get past it
-            raise SystemicFault(
-                f"the vLLM engine failed ({type(exc).__name__}: {exc}); see the log, fix the engine's settings "
-                "(model.engine_kwargs, model.env, model.max_model_len) and run again to resume"
-            ) from exc
+        outputs = self._generate([r.prompt_token_ids for r in records], self.params)
         generated = []
         for record, output in zip(records, outputs, strict=True):
             completion = output.outputs[0]
@@ -82,4 +88,24 @@ class GenerateQA(Stage):
                     output_tokens=len(completion.token_ids),
                 )
             )
+        if self.checker and self.checker.enabled:
+            generated = self.checker.check(generated, self.complete, self.engine.get_tokenizer())
         return generated
+
+    def _generate(self, prompts: list[list[int]], params: Any) -> list[Any]:
+        try:
+            return self.engine.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
+        except Exception as exc:  # the engine itself failed (died, out of memory): no window can get past it
+            raise SystemicFault(
+                f"the vLLM engine failed ({type(exc).__name__}: {exc}); see the log, fix the engine's settings "
+                "(model.engine_kwargs, model.env, model.max_model_len) and run again to resume"
+            ) from exc
+
+    def complete(self, prompts: list[list[int]], schema: dict[str, Any], max_tokens: int) -> list[tuple[str, int]]:
+        """Greedy replies constrained to `schema`, for the checks."""
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        structured = StructuredOutputsParams(json=schema)
+        params = SamplingParams(temperature=0, max_tokens=max_tokens, structured_outputs=structured)
+        return [(o.outputs[0].text, len(o.outputs[0].token_ids)) for o in self._generate(prompts, params)]

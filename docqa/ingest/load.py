@@ -1,15 +1,16 @@
 """Read an input unit, open each PDF in it, render its pages and get their text: 1..N windows out.
 
-An input unit is a PDF or a tar shard of PDFs (`docqa.ingest.sources`). Each document is opened in an
-isolated worker process with a wall-time limit and a memory limit (`docqa.ingest.isolation`): MuPDF can
+An input unit is a group of PDFs or a tar shard of PDFs (`docqa.runtime.units`). Each document is opened
+in an isolated worker process with a wall-time limit and a memory limit (`docqa.ingest.isolation`): MuPDF can
 hang in C code, allocate gigabytes or crash on a hostile file, and that must cost one document, not the
 run. A document that hits a limit is rejected with the setting to raise ("load: exceeded the memory limit
 of 4 GiB (limits.document_memory_gb)", "load: timed out after 120 s (limits.document_timeout_s)") and is
 never cached, so a rerun with a higher limit loads it. Pages are rendered at `render.dpi`, the longest
 side capped at `render.max_side_px` and the pixels at `limits.max_page_megapixels`. A page's text comes
-from its text layer when that layer is plausible, else from OCR (`docqa.ingest.text`). QA pairs are read
-off its tables, form fields and label/value lines while it is open (`docqa.ingest.structure`). A document
-with more pages than `max_pages_per_example` is split into consecutive windows, or skipped, as configured.
+from its text layer when that layer is plausible, else from OCR (`docqa.ingest.text`); the window's
+language is identified from its page texts (`docqa.quality.language`). QA pairs are read off its tables,
+form fields and label/value lines while it is open (`docqa.ingest.structure`). A document with more pages
+than `max_pages_per_example` is split into consecutive windows, or skipped, as configured.
 Every failure of a document becomes a reject naming its kind and cause; a bug in this code, even one
 raised in the worker, stops the run with its traceback.
 """
@@ -38,7 +39,8 @@ from docqa.ingest.isolation import (
 from docqa.ingest.sources import iter_documents
 from docqa.ingest.structure import page_structure_pairs
 from docqa.ingest.text import OCRUnavailable, ocr_engine_version, page_text, require_ocr
-from docqa.records import Failure, PageWindow, PageWords, QAPair, SourceDocument
+from docqa.quality.language import window_language
+from docqa.records import Failure, InputUnit, PageWindow, PageWords, QAPair, SourceDocument
 from docqa.runtime.faults import SystemicFault, is_bug, stops_the_run
 from docqa.runtime.page_cache import PageCache
 from docqa.runtime.stage import Resources, Stage
@@ -210,7 +212,7 @@ def _window(doc: pymupdf.Document, request: LoadRequest, index: int, pages: list
 
 class LoadDocuments(Stage):
     name = "load"
-    input_type = SourceDocument
+    input_type = InputUnit
     output_type = PageWindow
 
     def __init__(
@@ -221,15 +223,15 @@ class LoadDocuments(Stage):
         limits: LimitsConfig,
         cache: PageCache | None = None,
         *,
-        workers: int = 1,
-        num_cpus: float = 0.5,
+        workers: int | None = 1,
+        num_cpus: float | None = 0.5,
     ):
         self.input = input
         self.render = render
         self.text = text
         self.limits = limits
         self.cache = cache
-        # One document a batch, so loading spreads over the workers; each keeps its isolated process.
+        # One unit a batch, so loading spreads over the workers; each keeps its isolated process.
         self.resources = Resources(batch_size=1, num_cpus=num_cpus, stateful=True, replicas=workers)
 
     def setup(self) -> None:
@@ -251,38 +253,39 @@ class LoadDocuments(Stage):
             memory_bytes=int(self.limits.document_memory_gb * 2**30),
         )
 
-    def process(self, record: SourceDocument) -> Iterator[PageWindow]:
-        """The unit's windows, each document's as soon as it is loaded, so a shard is never held whole.
+    def process(self, record: InputUnit | SourceDocument) -> Iterator[PageWindow]:
+        """The unit's windows, each document's as soon as it is loaded, so a shard or a group of PDFs is
+        never held whole (a `SourceDocument` is a unit of its one input, named by its path).
 
-        Each is stamped with its unit and its place among the unit's records; one is held back so that the
-        unit's last record can be marked (`unit_last`), which lets the unit store tell when the input is
-        complete. An input that fails part-way ends with its reject, after the windows already loaded.
+        Each is stamped with its unit and its place among the records of the whole unit; one is held back
+        so that the unit's last record can be marked (`unit_last`), which lets the unit store tell when the
+        unit is complete. An input that fails part-way ends with its reject, after the windows already
+        loaded, and the unit goes on with its next input.
         """
+        unit = record if isinstance(record, InputUnit) else InputUnit(record.source_path, [record.source_path])
         held: PageWindow | None = None
         index = 0
-        try:
-            for window in self._unit_windows(record.source_path):
+        for source in unit.sources:
+            for window in self._input_windows(source):
                 if held is not None:
                     yield held
-                window.unit, window.unit_index = record.source_path, index
+                window.unit, window.unit_index = unit.name, index
                 held, index = window, index + 1
-        except Exception as exc:  # caught here, not by Stage, so the held window goes out before the reject
-            if stops_the_run(exc):
-                raise
-            if held is not None:
-                yield held
-            held = self.fail(record, "library_error", f"{type(exc).__name__}: {exc}")
-            held.unit_index = index
-        held.unit_last = True  # a unit yields at least one document, or an error that stands for it
+        assert held is not None, f"unit {unit.name} has no input"  # every input yields a window or its reject
+        held.unit_last = True
         yield held
 
-    def fail(self, record: SourceDocument, kind: str, reason: str) -> PageWindow:
-        """An input that failed (e.g. an unreadable page cache entry) ends in one reject: its unit's last."""
-        failed = super().fail(record, kind, reason)
-        failed.unit, failed.unit_last = record.source_path, True
-        return failed
+    def _input_windows(self, source: str) -> Iterator[PageWindow]:
+        """The windows of one input, ending with its reject if it fails as a whole or part-way (e.g. an
+        unreadable page cache entry): caught here, not by Stage, so the windows already out stand."""
+        try:
+            yield from self._documents(source)
+        except Exception as exc:
+            if stops_the_run(exc):
+                raise
+            yield PageWindow(source, error=Failure(self.name, "library_error", f"{type(exc).__name__}: {exc}"))
 
-    def _unit_windows(self, source: str) -> Iterator[PageWindow]:
+    def _documents(self, source: str) -> Iterator[PageWindow]:
         for document in iter_documents(source, max_bytes=int(self.input.max_file_mb * 1e6)):
             metadata = json.dumps(document.metadata, ensure_ascii=False) if document.metadata else ""
             if document.error:
@@ -301,6 +304,8 @@ class LoadDocuments(Stage):
             setting = LIMIT_SETTINGS.get(type(exc))
             reason = f"{exc} ({setting})" if setting else str(exc)
             return [PageWindow(path, doc_id, source_metadata=metadata, error=Failure("load", exc.kind, reason))]
+        for window in windows:  # here, not in the worker: its models would count against the memory limit
+            window.language = window_language(window.texts)
         if self.cache:
             self.cache.put(doc_id, windows)
         return windows

@@ -81,7 +81,7 @@ def iter_documents(source: str, *, max_bytes: int) -> Iterator[SourceFile]:
 
     A PDF larger than `max_bytes` (a shard member too) is reported without being read.
     """
-    if _is_tar(source):
+    if is_tar(source):
         yield from _shard_documents(source, max_bytes)
     else:
         yield _read_pdf(source, max_bytes)
@@ -91,7 +91,7 @@ def source_of(path: str) -> str:
     """The input unit that the document `path` (from `SourceFile.path`) came from."""
     start = 0
     while (cut := path.find(MEMBER_SEPARATOR, start)) != -1:
-        if _is_tar(path[:cut]):
+        if is_tar(path[:cut]):
             return path[:cut]
         start = cut + len(MEMBER_SEPARATOR)
     return path
@@ -102,12 +102,12 @@ def is_url(spec: str) -> bool:
     return _URL.match(spec) is not None
 
 
-def _is_tar(path: str) -> bool:
+def is_tar(path: str) -> bool:
     return path.lower().endswith(TAR_SUFFIXES)
 
 
 def _is_unit(path: str) -> bool:
-    return path.lower().endswith(".pdf") or _is_tar(path)
+    return path.lower().endswith(".pdf") or is_tar(path)
 
 
 def _expand(spec: str) -> set[str]:

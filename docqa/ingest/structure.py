@@ -93,7 +93,7 @@ def page_structure_pairs(page: pymupdf.Page, words: Iterable[tuple], zoom: float
     ]
     to_pixels = pymupdf.Matrix(zoom, zoom)
     return [
-        QAPair(question, answer, 1.0, page_index, line_boxes([list(r * to_pixels) for r in rects]), origin)
+        QAPair(question, answer, 1.0, page_index, line_boxes([list(r * to_pixels) for r in rects]), origin=origin)
         for (question, answer, rects), origin in found
     ]
 

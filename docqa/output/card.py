@@ -14,15 +14,18 @@ from docqa.output.provenance import recorded_entry
 from docqa.output.report import PLOTS
 from docqa.output.schema import COLUMN_DESCRIPTIONS, FEATURES
 from docqa.output.summary import cost_line
+from docqa.quality.language import UNDETERMINED, language_name
 
 
-def card_header(examples_per_split: dict[str, int], license: str) -> str:
-    """YAML front matter; only splits that have rows are declared (a split without files would not load)."""
+def card_header(examples_per_split: dict[str, int], license: str, languages: list[str] | None = None) -> str:
+    """YAML front matter; only splits that have rows are declared (a split without files would not load).
+    `languages` (ISO 639-1 codes) become the Hub's `language` tag."""
     splits = {name: datasets.SplitInfo(name, num_examples=n) for name, n in examples_per_split.items() if n}
     info = datasets.DatasetInfo(features=FEATURES, splits=datasets.SplitDict(splits))
     data_files = [{"split": name, "path": f"data/{name}-*"} for name in splits]
     header = {
         "license": license,
+        **({"language": languages} if languages else {}),
         "task_categories": ["visual-question-answering"],
         "configs": [{"config_name": "default", "data_files": data_files}],
         "dataset_info": info._to_yaml_dict(),
@@ -39,6 +42,30 @@ SOURCE_PATHS = {
     "hash": "Documents are named by the first 16 hex digits of the sha256 of their full path or URL, without "
     "URL credentials or query strings (`output.source_paths: hash`).",
 }
+
+
+def language_label(code: str) -> str:
+    return f"{language_name(code)} (`{code}`)" if code != UNDETERMINED else "undetermined (too little text to tell)"
+
+
+PII_POLICIES = {
+    "keep": "not looked for (`pii.policy: keep`): pairs may repeat names, addresses and numbers printed on the pages.",
+    "drop_pair": "pairs holding it were dropped (`pii.policy: drop_pair`); the page images still show it.",
+    "drop_window": "examples with a pair holding it were left out, pages and all (`pii.policy: drop_window`).",
+}
+
+
+def personal_data_removed(config: Config, removed: dict[str, dict[str, int]]) -> str:
+    """The personal data policy and what it removed, per kind, in words."""
+    kinds = ", ".join(kind.replace("_", " ") for kind in config.pii.kinds)
+    line = f"{kinds} in questions and answers: {PII_POLICIES[config.pii.policy]}"
+    if config.pii.policy == "keep":
+        return line
+    counts = "; ".join(
+        f"{kind.replace('_', ' ')}: {n.get('pairs_removed', 0)} QA pairs, {n.get('windows_removed', 0)} windows"
+        for kind, n in removed.items()
+    )
+    return f"{line} Removed: {counts or 'nothing'} (a pair may hold several kinds)."
 
 
 def eval_sets_removed(config: Config, removed: dict[str, dict[str, int]]) -> str:
@@ -89,13 +116,16 @@ def dataset_card(config: Config, templates: list[PromptTemplate], model: str, st
     sources = ", ".join(f"`{recorded_entry(p, mode)}`" for p in config.input.paths)
     sources = sources or "the built-in sample corpus of generated PDFs"
     f = config.filters
-    script = f" (below {f.min_script_share:.0%} of its letters)" if f.min_script_share else ""
+    language = " pairs in another language than their pages' text," if f.match_document_language else ""
     grounding = f" (support below {f.min_support})" if f.min_support else " (off: scores kept, nothing dropped)"
     near = f" and near-repeats (question and answer words each overlapping at least {f.near_duplicate_jaccard})" if f.near_duplicate_jaccard else ""
     quality = stats.get("quality", {})
     plots = "\n".join(f"![{title}](report/{name})" for name, (title, _) in PLOTS.items()) if quality else ""
     drops = "\n".join(f"- `{r}`: {rate:.1%}" for r, rate in quality.get("qa_drop_rate_by_reason", {}).items()) or "- none"
+    languages = quality.get("examples_per_language", {})
+    language_mix = ", ".join(f"{language_label(code)} {n}" for code, n in languages.items()) or "none"
     decontamination = eval_sets_removed(config, quality.get("removed_as_contaminated", {}))
+    personal_data = personal_data_removed(config, quality.get("removed_for_personal_data", {}))
     cost = f"\n## Cost\n\nMeasured in the stages: {cost_line(stats['cost'])}.\n" if "cost" in stats else ""
     version = (
         f"\n- **Pipeline:** docqa-pipeline {stats['pipeline_version']}; rows of schema version {stats['schema_version']}."
@@ -103,7 +133,8 @@ def dataset_card(config: Config, templates: list[PromptTemplate], model: str, st
         else ""
     )
     columns = "\n".join(f"| `{column}` | {text} |" for column, text in COLUMN_DESCRIPTIONS.items())
-    return f"""{card_header(stats["examples_per_split"], config.output.license)}
+    tags = [code for code in languages if code != UNDETERMINED]
+    return f"""{card_header(stats["examples_per_split"], config.output.license, tags)}
 # {name}
 
 Document question answering examples for training vision-language models, made the way Docmatix was:
@@ -126,10 +157,12 @@ answers printed on the page by construction (each pair's `origin` says which). E
 - **Filters:** dropped are empty texts, "unanswerable", refusals and meta-answers ("the document does not
   say"), code-like text, Q#/A# markers, questions of fewer than {f.min_question_tokens} or more than
   {f.max_question_tokens} tokens, answers of fewer than {f.min_answer_tokens} or more than {f.max_answer_tokens},
-  repetitive answers, questions that contain their answer, pairs copied from the prompt's examples, text
-  in a script the document does not use{script}, answers the page text does not support{grounding}{dotted},
-  and repeated questions. Across the whole dataset, exact repeats of a pair{near} are dropped too. Every
-  dropped pair is in `dropped/` with its reason.
+  repetitive answers, questions that contain their answer, pairs copied from the prompt's examples,{language}
+  answers the page text does not support{grounding}{dotted}, and repeated questions. Across the whole
+  dataset, exact repeats of a pair{near} are dropped too. Every dropped pair is in `dropped/` with its reason.
+- **Languages:** examples by the language of their pages' text, identified by lingua (`language`
+  column): {language_mix}.
+- **Personal data:** {personal_data}
 - **Evaluation sets kept out:** {decontamination}
 - **Grounding:** each pair's `support` (0 to 1) says how well the page text supports the answer; `page`
   and `boxes` say where on which image the answer is printed.{version}

@@ -3,6 +3,7 @@ and how an annotated window becomes a row, a reject or dropped-pair rows."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import datasets
 
+from docqa.quality.verify import RUBRIC_WEIGHTS
 from docqa.records import AnnotatedWindow, Reject
 
 SPLITS = ("train", "test")
@@ -42,11 +44,21 @@ FEATURES = datasets.Features(
                 "boxes": datasets.List(datasets.List(datasets.Value("float32"))),
             }
         ),
+        "checks": datasets.List(
+            {
+                "roundtrip_answer": datasets.Value("string"),
+                "judge": {
+                    **{name: datasets.Value("int32") for name in RUBRIC_WEIGHTS},
+                    "score": datasets.Value("float32"),
+                },
+            }
+        ),
         "doc_id": datasets.Value("string"),
         "source_path": datasets.Value("string"),
         "page_count": datasets.Value("int32"),
         "pages": datasets.List(datasets.Value("int32")),
         "text_sources": datasets.List(datasets.Value("string")),
+        "language": datasets.Value("string"),
         "ocr_engine": datasets.Value("string"),
         "source_metadata": datasets.Value("string"),
         "prompt_id": datasets.Value("string"),
@@ -73,11 +85,16 @@ COLUMN_DESCRIPTIONS = {
     "occurs verbatim; 1.0 for structure pairs, read where their boxes are); `page`, the index in `images` of "
     "the page that prints it (-1: not found); `boxes`, "
     "`[x0, y0, x1, y1]` in pixels of that image, one per line of text where it is printed",
+    "checks": "per QA pair, as in `texts`: `roundtrip_answer`, the model's own answer to the question from the page "
+    "text (null: the round trip was off); `judge`, the judge's scores from 1 to 5 per rubric and their weighted "
+    "`score` from 0 to 1 (null: the judge was off)",
     "doc_id": "sha256 of the PDF's bytes",
     "source_path": "where the PDF was read from, as `output.source_paths` records it (see the card's Source section)",
     "page_count": "pages in the whole PDF",
     "pages": "0-based numbers of the pages in `images`",
     "text_sources": "per page, where the text given to the LLM came from: `layer` (the PDF's) or `ocr`",
+    "language": "ISO 639-1 code of the language of the pages' text (`fr`), as identified by lingua; empty when "
+    "the text is too short or too mixed to tell",
     "ocr_engine": "the OCR engine and language data, when a page was OCRed (empty otherwise)",
     "source_metadata": "JSON metadata that came with the PDF (a webdataset sample's .json), or empty",
     "prompt_id": "prompt template id and version (`prompts/<prompt_id>.yaml`)",
@@ -104,6 +121,8 @@ class DroppedPairRow:
     answer: str
     reason: str
     support: float
+    about: str  # what counts of `reason` are broken down by: the eval set, the kinds of personal data, a language
+    detail: str  # the particulars: the eval row and its hash distance, the languages compared
     origin: str  # llm, table, form or key_value (see the `texts` column)
 
 
@@ -126,11 +145,16 @@ def dataset_row(window: AnnotatedWindow, run: RunInfo, source_path: str) -> dict
         "images": [{"bytes": image, "path": None} for image in window.images],
         "texts": [{"user": p.question, "assistant": p.answer, "source": source, "origin": p.origin} for p in window.qa],
         "grounding": [{"support": p.support, "page": p.page, "boxes": p.boxes} for p in window.qa],
+        "checks": [
+            {"roundtrip_answer": p.roundtrip_answer, "judge": dataclasses.asdict(p.judge) if p.judge else None}
+            for p in window.qa
+        ],
         "doc_id": window.doc_id,
         "source_path": source_path,
         "page_count": window.page_count,
         "pages": window.pages,
         "text_sources": window.text_sources,
+        "language": window.language,
         "ocr_engine": window.ocr_engine,
         "source_metadata": window.source_metadata,
         "prompt_id": window.prompt_id,
@@ -148,6 +172,8 @@ def dataset_row(window: AnnotatedWindow, run: RunInfo, source_path: str) -> dict
 
 def reject_of(window: AnnotatedWindow) -> Reject:
     failure = window.error
-    return Reject(window.doc_id, window.source_path, window.pages, failure.stage, failure.kind, failure.reason)
+    return Reject(
+        window.doc_id, window.source_path, window.pages, failure.stage, failure.kind, failure.reason, failure.about
+    )
 
 

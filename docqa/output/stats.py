@@ -8,8 +8,10 @@ from typing import Any
 
 from docqa.config import CostConfig
 from docqa.output.report import histogram
-from docqa.quality.decontaminate import RemoveEvalPages, named_eval_set
+from docqa.quality.decontaminate import CONTAMINATED, EVAL_PAGE
 from docqa.quality.folding import tokens
+from docqa.quality.language import UNDETERMINED
+from docqa.quality.pii import PERSONAL_DATA
 from docqa.records import AnnotatedWindow
 
 
@@ -36,11 +38,13 @@ class Stats:
     output_tokens: int = 0
     windows_cut_to_fit: int = 0
     examples_per_prompt: Counter = field(default_factory=Counter)
+    examples_per_language: Counter = field(default_factory=Counter)  # by ISO 639-1 code; "": undetermined
     answer_tokens: Counter = field(default_factory=Counter)  # kept pairs by answer length
     support_kept: Counter = field(default_factory=Counter)  # kept pairs by support score (to 0.01)
     support_dropped: Counter = field(default_factory=Counter)
     answers_located: int = 0
     contaminated: defaultdict = field(default_factory=lambda: defaultdict(Counter))  # eval set -> removed counts
+    personal_data: defaultdict = field(default_factory=lambda: defaultdict(Counter))  # kind -> pairs, windows
     cpu_seconds: Counter = field(default_factory=Counter)  # by stage
     gpu_seconds: float = 0.0
 
@@ -60,10 +64,13 @@ class Stats:
         self.qa_generated += len(window.qa) + len(window.dropped)
         self.qa_kept += len(window.qa)
         self.qa_kept_by_origin.update(p.origin for p in window.qa)
-        # A contaminated pair's reason names the eval row it asks: counted here by eval set, not by row.
-        self.qa_dropped.update(d.reason.partition(":")[0] for d in window.dropped)
-        for name in filter(None, (named_eval_set(d.reason) for d in window.dropped)):
-            self.contaminated[name]["pairs"] += 1
+        self.qa_dropped.update(d.reason for d in window.dropped)
+        for d in window.dropped:
+            if d.reason == CONTAMINATED:
+                self.contaminated[d.about]["pairs"] += 1
+            elif d.reason == PERSONAL_DATA:
+                for kind in d.about.split(","):
+                    self.personal_data[kind]["pairs"] += 1
         self.answer_tokens.update(len(tokens(p.answer)) for p in window.qa)
         self.support_kept.update(round(p.support, 2) for p in window.qa)
         self.support_dropped.update(round(d.support, 2) for d in window.dropped)
@@ -72,9 +79,12 @@ class Stats:
             self.cpu_seconds[cost.stage] += cost.cpu_s
             self.gpu_seconds += cost.gpu_s
         if window.error:
-            if window.error.stage == RemoveEvalPages.name and (name := named_eval_set(window.error.reason)):
-                self.contaminated[name]["windows"] += 1
-                self.contaminated[name]["pages"] += len(window.pages)
+            if window.error.kind == EVAL_PAGE:
+                self.contaminated[window.error.about]["windows"] += 1
+                self.contaminated[window.error.about]["pages"] += len(window.pages)
+            elif window.error.kind == PERSONAL_DATA:
+                for kind in window.error.about.split(","):
+                    self.personal_data[kind]["windows"] += 1
             self.windows_rejected += 1
             self.rejects_by_stage[window.error.stage] += 1
             self.rejects_by_kind[window.error.kind] += 1
@@ -83,10 +93,12 @@ class Stats:
             self.windows_in_dataset += 1
             self.pages_in_dataset += len(window.pages)
             self.examples_per_prompt[window.prompt_id] += 1
+            self.examples_per_language[window.language] += 1
 
     def quality(self) -> dict[str, Any]:
-        """The quality report: drop rates per filter, yield per page, answer lengths, grounding scores, and
-        what each eval set removed (windows, their pages, pairs)."""
+        """The quality report: drop rates per filter, yield per page, answer lengths, grounding scores, the
+        examples per language (`und`: undetermined), what each eval set removed (windows, their pages,
+        pairs), and the pairs and windows removed for each kind of personal data (a pair may hold several)."""
         generated = max(self.qa_generated, 1)
         return {
             "qa_drop_rate_by_reason": {r: round(n / generated, 4) for r, n in self.qa_dropped.most_common()},
@@ -99,9 +111,14 @@ class Stats:
             "answer_tokens_histogram": histogram(self.answer_tokens, [1, 2, 4, 8, 16, 32, 64, 128]),
             "support_histogram_kept": histogram(self.support_kept, [i / 10 for i in range(11)]),
             "support_histogram_dropped": histogram(self.support_dropped, [i / 10 for i in range(11)]),
+            "examples_per_language": {code or UNDETERMINED: n for code, n in self.examples_per_language.most_common()},
             "removed_as_contaminated": {
                 name: {f"{what}_removed": counts[what] for what in ("windows", "pages", "pairs")}
                 for name, counts in sorted(self.contaminated.items())
+            },
+            "removed_for_personal_data": {
+                kind: {"pairs_removed": counts["pairs"], "windows_removed": counts["windows"]}
+                for kind, counts in sorted(self.personal_data.items())
             },
         }
 

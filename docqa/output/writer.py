@@ -96,7 +96,10 @@ class DatasetWriter:
         if window.dropped:
             path = self.source_paths(window.source_path)
             rows = [
-                DroppedPairRow(window.doc_id, path, window.pages, d.question, d.answer, d.reason, d.support, d.origin)
+                DroppedPairRow(
+                    window.doc_id, path, window.pages, d.question, d.answer, d.reason, d.support, d.about, d.detail,
+                    d.origin,
+                )
                 for d in window.dropped
             ]
             self.dropped.write_table(pa.Table.from_pylist([vars(r) for r in rows], schema=arrow_schema(DroppedPairRow)))

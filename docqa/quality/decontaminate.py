@@ -20,7 +20,6 @@ import functools
 import hashlib
 import io
 import itertools
-import re
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -45,8 +44,9 @@ HASH_BITS = HASH_SIDE * HASH_SIDE
 WORK_SIDE = 256  # pixels of the inked area's longer side when it is hashed
 INK_LEVEL = 200  # grey levels below this are ink
 MIN_INK = 0.002  # a page with less ink than this share of its pixels is blank to the eye and to a hash
+CONTAMINATED = "contaminated"  # a dropped pair's reason; its `about` names the eval set
+EVAL_PAGE = "eval_page"  # a rejected window's kind; its `about` names the eval set
 CROPS = tuple(itertools.product((0.0, 0.04), repeat=4))  # (left, top, right, bottom) shares cut off
-_NAMED_ROW = re.compile(r"row \d+ of eval set (?P<name>.+) \(pHash distance")
 
 
 def image_hashes(data: bytes) -> np.ndarray | None:
@@ -102,12 +102,6 @@ def question_grams(text: str, n: int) -> frozenset[str]:
     if len(words) <= n:
         return frozenset([" ".join(words)]) if words else frozenset()
     return frozenset(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
-
-
-def named_eval_set(reason: str) -> str | None:
-    """The eval set a window's error or a dropped pair's reason names, when it removed it as contaminated."""
-    match = _NAMED_ROW.search(reason)
-    return match["name"] if match else None
 
 
 # The index ---------------------------------------------------------------------------------------------
@@ -241,8 +235,11 @@ class EvalSets:
                 found = np.min([distances(page, self.hashes[:, :, items]) for page in page_hashes()], axis=0)
                 closest = self.match(items[int(found.argmin())], found.min())
             if closest and closest.distance <= self.config.max_pair_page_distance:
-                reason = f"contaminated: asks the question of {closest.describe()} about a page like its image"
-                dropped.append(DroppedPair(pair.question, pair.answer, reason, pair.support, pair.origin))
+                detail = f"asks the question of {closest.describe()} about a page like its image"
+                drop = DroppedPair(
+                    pair.question, pair.answer, CONTAMINATED, pair.support, closest.eval_set, detail, origin=pair.origin
+                )
+                dropped.append(drop)
             else:
                 kept.append(pair)
         return kept, dropped
@@ -269,5 +266,6 @@ class RemoveEvalPages(Stage):
                 continue
             match = self.eval_sets.nearest(hashes)
             if match.distance <= self.eval_sets.config.max_page_distance:
-                return [self.fail(record, "eval_page", f"page {page + 1} of the document is {match.describe()}")]
+                reason = f"page {page + 1} of the document is {match.describe()}"
+                return [self.fail(record, EVAL_PAGE, reason, about=match.eval_set)]
         return [record]

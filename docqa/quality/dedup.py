@@ -119,7 +119,7 @@ class DatasetDeduplicator:
         for pair in window.qa:
             reason = "duplicate_document" if copy else self.pairs.check(pair.question, pair.answer)
             if reason:
-                dropped.append(DroppedPair(pair.question, pair.answer, reason, pair.support, pair.origin))
+                dropped.append(DroppedPair(pair.question, pair.answer, reason, pair.support, origin=pair.origin))
             else:
                 kept.append(pair)
         error = None

@@ -22,8 +22,7 @@
 Folding is idempotent: the tokens of `folded_text(x)` are the tokens of `x`, so a check gives the same
 verdict on raw text and on text already folded.
 
-`script_of` names the script of a letter, for the filter that compares a pair's script with its
-document's and for the text-layer checks of the load stage.
+`script_of` names the script of a letter, for the text-layer checks of the load stage.
 """
 
 from __future__ import annotations

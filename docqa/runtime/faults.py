@@ -16,7 +16,7 @@ import errno
 from collections.abc import Iterable
 from pathlib import Path
 
-from docqa.records import Failure, PageWindow
+from docqa.records import Failure, PageWindow, Receipt
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
@@ -82,7 +82,7 @@ class LoadFailureGuard:
         self.failed: dict[str, Failure] = {}  # source_path -> its load failure
         self.armed = limit > 0
 
-    def see(self, windows: Iterable[PageWindow]) -> None:
+    def see(self, windows: Iterable[PageWindow | Receipt]) -> None:
         for window in windows:
             if not self.armed:
                 return

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from itertools import islice
+from typing import Any
 
-from docqa.records import AnnotatedWindow, SourceDocument
+import pyarrow as pa
+
+from docqa.records import to_table
 from docqa.runtime.plan import StagePlan
 from docqa.runtime.stage import Stage
 
@@ -16,9 +19,10 @@ def _apply(stage: Stage, records: Iterable) -> Iterator:
         yield from stage.stream(batch)
 
 
-def run_local(plan: StagePlan, sources: list[str]) -> Iterator[list[AnnotatedWindow]]:
-    records: Iterable = (SourceDocument(path) for path in sources)
+def run_local(plan: StagePlan, inputs: list[Any]) -> Iterator[pa.Table]:
+    """The outputs of the plan's last stage for `inputs`, one a table, each as soon as it is made."""
+    records: Iterable = inputs
     for stage in plan.stages:
         records = _apply(stage, records)
     for record in records:
-        yield [record]
+        yield to_table(plan.stages[-1].output_type, [record])

@@ -1,23 +1,27 @@
 """The Ray Data DAG: the only module that imports Ray. It adapts the plan's stages to `map_batches`.
 
 Stateless stages run as tasks; stages holding a model or tokenizer run in long-lived actors, the LLM
-engine as `model.replicas` actors. Execution streams: documents are loaded while earlier windows are
-generated, and finished windows reach the caller as they complete, in any order (the dataset is
-assembled in input order from committed work units, see `docqa.runtime.units`).
+engine as `model.replicas` actors; the reservations are first sized to the cluster's nodes
+(`docqa.runtime.plan.seat`), so that every stage runs at once. Execution streams: documents are loaded
+while earlier windows are generated, and the plan's last stage hands the caller what it makes of finished
+windows as they complete, in any order: receipts, once workers have written the windows to the work
+folder (the dataset is assembled in input order from committed work units, see `docqa.runtime.units`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from itertools import islice
+from typing import Any
 
 import pyarrow as pa
 import ray
 
 from docqa.config import RunConfig
-from docqa.records import AnnotatedWindow, SourceDocument, from_table, to_row, to_table
-from docqa.runtime.plan import StagePlan
+from docqa.records import from_table, to_row, to_table
+from docqa.runtime.plan import Node, StagePlan, describe_seating, seat
 from docqa.runtime.stage import Stage
 
 
@@ -35,7 +39,9 @@ class _StageAdapter:
             yield to_table(self.stage.output_type, piece)
 
 
-def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[list[AnnotatedWindow]]:
+def run_ray(plan: StagePlan, inputs: list[Any], run: RunConfig) -> Iterator[pa.Table]:
+    """The outputs of the plan's last stage for `inputs` (records of its first stage's input type), as Arrow
+    tables, never turned into Python objects here."""
     if not ray.is_initialized():
         # Join the configured cluster, or the one a Ray job runs in (RAY_ADDRESS); otherwise start a
         # fresh local instance rather than attach to whatever /tmp/ray says was last started here.
@@ -44,15 +50,18 @@ def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[lis
     # A stage's own exception reaches the driver as itself (a SystemicFault, or a bug with its traceback),
     # not as Ray Data's generic UserCodeException, which drops it.
     ray.data.DataContext.get_current().raise_original_map_exception = True
-    if run.object_store_mb:
-        limits = ray.data.ExecutionResources.for_limits(object_store_memory=run.object_store_mb * 2**20)
-        ray.data.DataContext.get_current().execution_options.resource_limits = limits
-    # One document per block, so that loading spreads over workers from the start.
-    ds = ray.data.from_items([to_row(SourceDocument(s)) for s in sources], override_num_blocks=len(sources))
-    for stage in plan.stages:
+    # Blocks in flight (page images above all) stay under this, however large the corpus: upstream stages
+    # pause when it is reached.
+    limits = ray.data.ExecutionResources.for_limits(object_store_memory=run.object_store_mb * 2**20)
+    ray.data.DataContext.get_current().execution_options.resource_limits = limits
+    nodes = cluster_nodes()
+    seating = seat(plan, nodes)  # a setting that cannot be seated stops the run here, before any input is read
+    print(describe_seating(plan, seating, nodes), flush=True)
+    # One input unit per block, so that loading spreads over workers from the start.
+    ds = ray.data.from_items([to_row(record) for record in inputs], override_num_blocks=len(inputs))
+    for stage, needs in zip(plan.stages, seating, strict=True):
         # Named after the stage, so Ray's progress reads "MapBatches(GenerateQA)".
         adapter = type(type(stage).__name__, (_StageAdapter,), {})
-        needs = stage.resources
         options = dict(
             batch_size=needs.batch_size,
             batch_format="pyarrow",
@@ -69,5 +78,13 @@ def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[lis
             )
         else:
             ds = ds.map_batches(adapter(stage), **options)
-    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-        yield from_table(AnnotatedWindow, batch)
+    yield from ds.iter_batches(batch_format="pyarrow", batch_size=None)
+
+
+def cluster_nodes() -> list[Node]:
+    """What each live node of the Ray cluster offers (a local instance: this machine, or `run.num_cpus`)."""
+    return [
+        Node(node["Resources"].get("CPU", 0), node["Resources"].get("GPU", 0), node["Resources"].get("memory", math.inf) / 2**30)
+        for node in ray.nodes()
+        if node["Alive"]
+    ]

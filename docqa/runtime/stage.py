@@ -33,11 +33,11 @@ class Resources:
     """What a stage asks of the runner: how it batches and what each of its workers reserves."""
 
     batch_size: int = 64  # records handed to `__call__` at once
-    num_cpus: float = 0.1  # CPUs reserved per worker in Ray's accounting
+    num_cpus: float | None = 0.1  # CPUs reserved per worker in Ray's accounting; None: a share of what is left
     num_gpus: float = 0
     memory_gb: float = 0  # memory each worker is expected to hold, so Ray does not overcommit the node
     stateful: bool = False  # holds a loaded model, tokenizer or worker process: runs in long-lived actors
-    replicas: int = 1  # actors, when stateful
+    replicas: int | None = 1  # actors, when stateful; None: one per whole CPU of that share (docqa.runtime.plan.seat)
 
 
 class Stage:
@@ -64,9 +64,9 @@ class Stage:
                 # A library choked on this record's data: one bad record must not stop the run.
                 yield self.fail(record, "library_error", f"{type(exc).__name__}: {exc}")
 
-    def fail(self, record: Any, kind: str, reason: str) -> Any:
+    def fail(self, record: Any, kind: str, reason: str, about: str = "") -> Any:
         failed = extend(self.output_type, record) if type(record) is not self.output_type else record
-        failed.error = Failure(self.name, kind, reason)
+        failed.error = Failure(self.name, kind, reason, about)
         return failed
 
     def ensure_setup(self) -> None:

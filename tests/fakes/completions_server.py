@@ -12,7 +12,9 @@ the answer is two consecutive words of the prompt's last document, the question 
 them, and which words is picked by a hash of the ids. So the same prompt always gets the same text, and
 the answer is printed on the page, as the grounding filter wants. With `hold_after=n`, completions after
 the first n wait until `release()`: a run cannot finish before a test has killed it midway, however fast
-or slow the machine. Not a model: sampling, the response schema and max_tokens are ignored.
+or slow the machine. `first_answered` and `last_answered` are when the first and the latest completion
+were sent (`time.monotonic()`), for the scale benchmark (`bench/scale.py`), which uses the stand-in as a load
+generator. Not a model: sampling, the response schema and max_tokens are ignored.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import hashlib
 import json
 import sys
 import threading
+import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
@@ -55,6 +58,8 @@ class StandInModel:
         self.hold_after = hold_after
         self.released = threading.Event()
         self.completions = 0  # answered or being held
+        self.first_answered: float | None = None
+        self.last_answered: float | None = None
         self.lock = threading.Lock()
         self.server = _Server(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
@@ -82,6 +87,9 @@ class StandInModel:
                 text = json.dumps({"pairs": pairs})
                 usage = {"prompt_tokens": len(ids), "completion_tokens": len(text) // 4}
                 self.send_json(200, {"choices": [{"index": 0, "text": text, "finish_reason": "stop"}], "usage": usage})
+                with model.lock:
+                    model.last_answered = time.monotonic()
+                    model.first_answered = model.first_answered or model.last_answered
 
         return Handler
 

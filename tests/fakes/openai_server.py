@@ -2,19 +2,30 @@
 server cannot be made to give on demand: a refused API key, a wrong URL, another model served.
 
 `FakeEndpoint(status=401)` answers every request with that status; with status 200 it lists `models` at
-/models and answers every /completions with `completion`. Use it as a context manager; `url` is its base.
+/models and answers every /completions with `completion`, or with what `script(body)` returns for the
+request's JSON body (scripted replies: a judge's scores, a round-trip answer). Use it as a context
+manager; `url` is its base.
 """
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 
 from tests.fakes.json_http import JSONHandler
 
 
 class FakeEndpoint:
-    def __init__(self, status: int = 200, models: tuple[str, ...] = ("served",), completion: str = '{"pairs": []}'):
+    def __init__(
+        self,
+        status: int = 200,
+        models: tuple[str, ...] = ("served",),
+        completion: str = '{"pairs": []}',
+        script: Callable[[dict], str] | None = None,
+    ):
+        self.script = script
         self.status = status
         self.models = models
         self.completion = completion
@@ -29,9 +40,9 @@ class FakeEndpoint:
                 self._answer({"object": "list", "data": [{"id": m, "object": "model"} for m in endpoint.models]})
 
             def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 endpoint.requests.append(f"POST {self.path}")
-                text = endpoint.completion
+                text = endpoint.script(body) if endpoint.script else endpoint.completion
                 self._answer({"choices": [{"text": text, "finish_reason": "stop"}], "usage": {"completion_tokens": 5}})
 
             def _answer(self, body: dict) -> None:

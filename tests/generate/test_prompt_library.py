@@ -36,6 +36,11 @@ RELEASED = {
     "docmatix-summary-completion-v1": "8d8d812b05eb3f9a7ac104a1ba0975b7d9b9092f7d42133b405fea524e816d78",
     "docmatix-phrasing-chat-v1": "272110c74f21d304730273ab839007060fba22b7933d557715d0c4b51b886c19",
     "docmatix-phrasing-completion-v1": "5ea006647500a10a695aca7db257fe1d44ad8c84d078ba6f2093836b58ba2587",
+    "docmatix-comprehensive-chat-v2": "d85f49e7f04de76c228d478d5715a6133cea11cd2a061b758d9248f2debce9a9",
+    "docmatix-sections-chat-v2": "5856ab5a6522e7047e32cf8c49c88de3e250155c80ee493a4d5f25c5669c5710",
+    "docmatix-reasoning-chat-v2": "ab4238809c66661d22697f8dfda9061f58588b314665a27127eafaccbacfc6c5",
+    "docmatix-summary-chat-v2": "061333cbf4a6b4de83d7e1e0cecdf9d2ac694fcef5b0fc447b8eec139630f062",
+    "docmatix-phrasing-chat-v2": "f76038b7a6e165e580fb90e4c393827648c348d3045c24249adf0e247506a553",
 }
 
 # A completion prompt's worked example: a document, then its answer as one JSON line.
@@ -98,12 +103,14 @@ def test_completion_examples_answer_from_their_own_documents(prompt_id):
 
 def test_example_questions_and_answers_are_not_shared_between_prompts():
     """A model copies examples verbatim; shared examples would teach one answer to several prompts and make
-    copies harder to tell apart from the document's own text."""
-    places = Counter()
+    copies harder to tell apart from the document's own text. Versions of one prompt may share them."""
+    places: dict[str, set[str]] = {}
     for prompt_id in PROMPT_IDS:
-        for question, answer in example_pairs(load_template(PROMPTS, prompt_id)):
-            places.update([folded_text(question), folded_text(answer)])
-    assert [text for text, count in places.items() if count > 1] == []
+        template = load_template(PROMPTS, prompt_id)
+        for question, answer in example_pairs(template):
+            for text in (folded_text(question), folded_text(answer)):
+                places.setdefault(text, set()).add(template.id)
+    assert [text for text, prompts in places.items() if len(prompts) > 1] == []
 
 
 @pytest.fixture(scope="module")
@@ -124,10 +131,23 @@ def test_prompt_renders_with_the_document_once_and_no_placeholders_left(prompt_i
     template = load_template(PROMPTS, prompt_id)
     text = template.render("Ferry ledger of the isle of Vell, page 7", 3, chat_tokenizer)
     assert text.count("Ferry ledger of the isle of Vell, page 7") == 1
-    assert "{document}" not in text and "{max_pairs}" not in text
+    assert "{document}" not in text and "{max_pairs}" not in text and "{language}" not in text
     assert "up to 3 question" in text
     if template.form == "chat":
         assert text.startswith("<bos><system>") and text.endswith("<assistant>")
+
+
+@pytest.mark.parametrize("prompt_id", PROMPT_SETS["docmatix-chat"])
+def test_the_chat_set_asks_for_pairs_in_the_documents_language(prompt_id, chat_tokenizer):
+    template = load_template(PROMPTS, prompt_id)
+    assert "Write the questions and answers in French." in template.render("Procès-verbal", 3, chat_tokenizer, language="French")
+    assert "in the document's language." in template.render("Procès-verbal", 3, chat_tokenizer)  # not identified
+
+
+def test_a_document_that_spells_a_placeholder_is_sent_as_written(chat_tokenizer):
+    template = load_template(PROMPTS, PROMPT_SETS["docmatix-chat"][0])
+    text = template.render("Fill in {language} and {max_pairs}", 3, chat_tokenizer, language="German")
+    assert "Fill in {language} and {max_pairs}" in text
 
 
 @pytest.mark.parametrize("prompt_id", [p for p in PROMPT_IDS if "completion" in p])
@@ -147,7 +167,7 @@ def test_prompt_set_expands_to_its_templates_all_of_one_form(set_name):
 
 
 def test_load_templates_mixes_ids_and_sets_and_loads_each_once():
-    templates = load_templates(PROMPTS, ["docmatix-qa-chat-v1", "docmatix-chat", "docmatix-summary-chat-v1"])
+    templates = load_templates(PROMPTS, ["docmatix-qa-chat-v1", "docmatix-chat", "docmatix-summary-chat-v2"])
     assert [t.prompt_id for t in templates] == ["docmatix-qa-chat-v1", *PROMPT_SETS["docmatix-chat"]]
 
 

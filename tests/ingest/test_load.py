@@ -15,7 +15,7 @@ from PIL import Image
 from docqa.config import InputConfig, LimitsConfig, RenderConfig, TextConfig
 from docqa.demo.corpus import SAMPLE_FACTS
 from docqa.ingest.load import LoadDocuments
-from docqa.records import Failure, SourceDocument
+from docqa.records import Failure, InputUnit, PageWindow, SourceDocument, from_table
 from docqa.runtime.local import run_local
 from docqa.runtime.page_cache import PageCache
 from docqa.runtime.plan import StagePlan
@@ -79,10 +79,6 @@ def test_skip_mode_rejects_long_documents_with_the_reason(sample_corpus):
     assert window.images == []
 
 
-def cached_doc_ids(cache: PageCache) -> set[str]:
-    return {path.rsplit("/", 1)[1].removesuffix(".parquet") for path in cache.fs.find(cache.root_path)}
-
-
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
     """The hostile corpus through one stage, in name order: each file follows another that went wrong."""
@@ -91,7 +87,7 @@ def hostile(tmp_path_factory):
     cache = PageCache(f"file://{folder}/cache", "hostile")
     stage = loader(input={"passwords": ["wrong", KNOWN_PASSWORD]}, limits=HOSTILE_LIMITS, cache=cache)
     windows = [w for path in paths for w in stage([SourceDocument(str(path))])]
-    return {p.name: [w for w in windows if w.source_path == str(p)] for p in paths}, cached_doc_ids(cache)
+    return {p.name: [w for w in windows if w.source_path == str(p)] for p in paths}, cache.doc_ids()
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_CASES))
@@ -234,6 +230,27 @@ def test_every_record_names_its_input_its_place_in_it_and_whether_it_is_the_last
     ]
 
 
+def test_a_group_of_pdfs_is_numbered_as_one_unit_and_each_input_is_accounted_for(sample_corpus, tmp_path):
+    """A group's inputs come out in order, numbered across the whole group, with only the group's last record
+    marked last; an input that fails (not a PDF, then one whose page cache entry is unreadable) is rejected
+    under its own path and the group goes on."""
+    bad = tmp_path / "bad.pdf"
+    bad.write_text("not a pdf")
+    report, invoice, form = (by_name(sample_corpus, n) for n in ("report.pdf", "invoice.pdf", "form.pdf"))
+    cache = PageCache(f"file://{tmp_path}/cache", "settings")
+    loader(cache=cache)([SourceDocument(str(form))])
+    cache.commit()
+    (entry,) = cache.fs.find(f"{cache.root_path}/data")
+    cache.fs.pipe_file(entry, b"not parquet")
+    group = InputUnit("g1", [str(report), str(bad), str(form), str(invoice)])
+    windows = loader(cache=cache)([group])
+    assert [(w.source_path, w.unit, w.unit_index, w.unit_last) for w in windows] == [
+        (str(report), "g1", 0, False), (str(report), "g1", 1, False), (str(bad), "g1", 2, False),
+        (str(form), "g1", 3, False), (str(invoice), "g1", 4, True),
+    ]
+    assert [w.error.kind if w.error else None for w in windows] == [None, None, "not_a_pdf", "library_error", None]
+
+
 def write_shard(shard, members):
     with tarfile.open(shard, "w") as tar:
         for name, data in members:
@@ -249,7 +266,8 @@ def test_a_shard_leaves_the_stage_document_by_document(tmp_path, sample_corpus):
     invoice = by_name(sample_corpus, "invoice.pdf").read_bytes()
     filler = [(f"filler{i}.bin", bytes(1 << 20)) for i in range(8)]
     write_shard(shard, [("a.pdf", invoice), ("b.pdf", invoice + b"\n"), *filler, ("z.pdf", invoice + b"\n\n")])
-    windows = (record for (record,) in run_local(StagePlan([loader()]), [str(shard)]))
+    tables = run_local(StagePlan([loader()]), [SourceDocument(str(shard))])
+    windows = (record for table in tables for record in from_table(PageWindow, table))
     first = next(windows)
     os.truncate(shard, shard.stat().st_size // 2)
     rest = list(windows)
@@ -264,7 +282,8 @@ def test_a_shard_that_fails_part_way_keeps_the_windows_loaded_before(tmp_path, s
     invoice, form = by_name(sample_corpus, "invoice.pdf"), by_name(sample_corpus, "form.pdf")
     cache = PageCache(f"file://{tmp_path}/cache", "settings")
     loader(cache=cache)([SourceDocument(str(form))])
-    (entry,) = cache.fs.find(cache.root_path)
+    cache.commit()
+    (entry,) = cache.fs.find(f"{cache.root_path}/data")
     cache.fs.pipe_file(entry, b"not parquet")
     shard = tmp_path / "shard.tar"
     write_shard(shard, [("a.pdf", invoice.read_bytes()), ("b.pdf", form.read_bytes())])

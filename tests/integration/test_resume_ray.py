@@ -6,12 +6,14 @@ is the embedded model's). The stand-in holds back every completion after the fou
 killed while it still has work, once at least two inputs are committed, however fast the machine.
 
 Inputs: the four sample PDFs (the report makes two windows), a tar shard of two PDFs and a file that is
-not a PDF: six units, of one, two and no completions.
+not a PDF: six units, of one, two and no completions; or, with PDFs grouped two a unit, four units:
+(article, form), (invoice, notes), the shard, (report), of two, one, two and two completions.
 """
 
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -44,7 +46,7 @@ def inputs(tmp_path):
     return folder
 
 
-def cli(inputs, out, model, embedded_model, runner):
+def cli(inputs, out, model, embedded_model, runner, *extra):
     overrides = [
         f"run.runner={runner}",
         f"model.endpoint={model.url}",
@@ -54,6 +56,7 @@ def cli(inputs, out, model, embedded_model, runner):
         "run.load_workers=1",  # one process fewer to start: the inputs are small
         "prompt.templates=[docmatix-qa-completion-v1]",
         "output.cache_dir=null",
+        *extra,
     ]
     command = [sys.executable, "-m", "docqa", "dataset", "--input", str(inputs), "--output", str(out)]
     return command + [arg for o in overrides for arg in ("--set", o)]
@@ -100,3 +103,27 @@ def test_a_ray_run_killed_with_sigkill_resumes_to_the_rows_of_an_uninterrupted_r
     assert len(ids) == len(set(ids)) == stats["examples"] == 7  # none lost, none twice
     assert [Path(r["source_path"]).name for r in rejects] == ["notes.pdf"]
     assert (stats["inputs"], stats["documents"], stats["documents_in_dataset"]) == (6, 7, 6)
+
+
+def test_a_ray_run_of_grouped_pdfs_killed_with_sigkill_resumes_to_the_rows_of_an_uninterrupted_run(inputs, tmp_path, embedded_model):
+    """Four completions answered before the kill: whichever windows they go to, one of the four units
+    commits (the one with one completion, or one of the others)."""
+    out = tmp_path / "dataset"
+    grouped = ["run.unit_max_documents=2", "run.unit_min_count=1"]
+    with StandInModel(Path(embedded_model) / "tokenizer.json", hold_after=4) as model:
+        command = cli(inputs, out, model, embedded_model, "ray", *grouped)
+        committed = kill_after_commits(command, tmp_path / ".dataset.work", 1, tmp_path / "first.log", 600)
+        assert 1 <= len(committed) < 4, (tmp_path / "first.log").read_text()[-3000:]
+
+        model.release()
+        log = run(command)
+        done, to_go = map(int, re.search(r"Resuming: (\d+) input\(s\) already done, (\d+) to go", log).groups())
+        assert done + to_go == 6 and done >= len(committed)
+        uninterrupted = tmp_path / "uninterrupted"
+        run(cli(inputs, uninterrupted, model, embedded_model, "local"))
+
+    rows, rejects, stats = written(out)
+    assert (rows, rejects, stats) == written(uninterrupted)
+    ids = [row["id"] for row in rows]
+    assert len(ids) == len(set(ids)) == stats["examples"] == 7
+    assert [Path(r["source_path"]).name for r in rejects] == ["notes.pdf"]

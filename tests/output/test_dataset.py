@@ -53,6 +53,7 @@ def test_load_dataset_reads_images_texts_and_provenance(tmp_path, windows):
     assert row["texts"] == [{"user": "How many pages does window 1 of report.pdf have?", "assistant": "2", "source": "report.pdf p. 5-6", "origin": "llm"}]
     assert (row["page_count"], row["prompt_id"], row["temperature"], row["max_tokens"]) == (6, "p-v1", 0.2, 256)
     assert row["prompt_tokens"] == 3 and len(row["doc_id"]) == 64
+    assert ds["language"] == ["en"] * 5  # the sample corpus is written in English
     assert stats["pages_rendered"] == stats["texts_extracted"] == stats["pages"] and stats["pages_ocr"] == 0
 
 
@@ -103,6 +104,7 @@ def test_an_input_that_produced_nothing_is_still_accounted_for(tmp_path, windows
         "stage": "pipeline",
         "kind": "input_lost",
         "reason": "input produced no output",
+        "about": "",
     }
     assert lost in rejects
 
@@ -142,6 +144,15 @@ def test_card_yaml_is_what_datasets_expects(tmp_path, windows, default_config):
     assert all(t.sha256 in card for t in templates) and len(templates) == 5 and "some/model" in card
 
 
+def test_the_card_names_the_languages_for_the_hub_and_for_people(default_config):
+    from docqa.output.card import dataset_card
+
+    quality = {"examples_per_language": {"fr": 3, "en": 2, "und": 1}}
+    card = dataset_card(default_config, [], "m", {"examples_per_split": {"train": 6}, "quality": quality})
+    assert yaml.safe_load(card.split("---\n")[1])["language"] == ["fr", "en"]  # the Hub's language tags
+    assert "French (`fr`) 3, English (`en`) 2, undetermined (too little text to tell) 1" in card
+
+
 def test_test_split_is_document_disjoint_and_declared_in_the_card(tmp_path, windows):
     sources, annotated = windows
     test_doc = next(w.doc_id for w in annotated if w.doc_id and split_of(w.doc_id, 0.5) == "test")
@@ -174,6 +185,7 @@ def test_quality_report_in_stats_and_plots(tmp_path, windows):
     assert quality == stats["quality"]
     assert quality["qa_per_page"] == round(stats["qa_kept"] / stats["pages"], 3)
     assert sum(quality["answer_tokens_histogram"].values()) == stats["qa_kept"] == 5
+    assert quality["examples_per_language"] == {"en": 5}
     for name in PLOTS:
         with Image.open(tmp_path / "ds" / "report" / name) as plot:
             assert plot.format == "PNG" and plot.width == 720

@@ -34,7 +34,7 @@ from docqa.output.stats import Stats
 from docqa.quality.annotate import ParseQA
 from docqa.quality.decontaminate import EvalSets, RemoveEvalPages
 from docqa.quality.eval_sets import EvalSetError
-from docqa.records import AnnotatedWindow, GeneratedWindow, extend
+from docqa.records import AnnotatedWindow, GeneratedWindow, SourceDocument, extend, from_table
 from docqa.runtime.local import run_local
 from docqa.runtime.plan import StagePlan
 from tests.conftest import ROOT
@@ -130,7 +130,8 @@ def pdfs(shared_corpus):
 def run_page_check(tmp_path, pdfs, eval_set):
     load = LoadDocuments(InputConfig(), RenderConfig(), TextConfig(ocr=False), LimitsConfig())
     plan = StagePlan([load, RemoveEvalPages(EvalSets(config(tmp_path, eval_set)))])
-    return [window for batch in run_local(plan, [str(p) for p in pdfs]) for window in batch]
+    tables = run_local(plan, [SourceDocument(str(p)) for p in pdfs])
+    return [window for table in tables for window in from_table(RemoveEvalPages.output_type, table)]
 
 
 def test_planted_eval_pages_are_removed_and_reported(tmp_path, pdfs, shared_corpus):
@@ -145,7 +146,7 @@ def test_planted_eval_pages_are_removed_and_reported(tmp_path, pdfs, shared_corp
     rejected = [w for w in windows if w.error]
     assert [w.source_path for w in rejected] == [str(report)]
     assert rejected[0].pages[0] == 0  # the whole first window of the report goes, page 2 being the eval image
-    assert rejected[0].error.kind == "eval_page"
+    assert (rejected[0].error.kind, rejected[0].error.about) == ("eval_page", eval_set)
     assert str(rejected[0].error).startswith(f"decontaminate: page 2 of the document is row 2 of eval set {eval_set} (pHash")
     kept = {(w.source_path, w.window) for w in windows if not w.error}
     assert kept == {(str(form), 0), (str(table), 0)} | {(str(report), n) for n in (1, 2, 3)}  # the rest of it stays
@@ -184,15 +185,15 @@ def test_a_pair_is_dropped_only_for_an_eval_question_about_a_look_alike_page(tmp
     asked = ("What is the total amount due?", "What total amount is due?", "How much is the total amount due?")
     (on_invoice,) = parse([generated(invoice, *asked)])
     assert [p.question for p in on_invoice.qa] == ["What total amount is due?"]  # other words, other n-grams
-    reasons = [d.reason for d in on_invoice.dropped]
-    assert len(reasons) == 2 and all(r.startswith(f"contaminated: asks the question of row 0 of eval set {eval_set}") for r in reasons)
+    assert [(d.reason, d.about) for d in on_invoice.dropped] == [("contaminated", eval_set)] * 2
+    assert all(d.detail.startswith(f"asks the question of row 0 of eval set {eval_set}") for d in on_invoice.dropped)
 
     (on_article,) = parse([generated(article, *asked)])  # the same question about an unrelated page: kept
     assert on_article.error is None and len(on_article.qa) == 3
 
     stats = Stats()
     stats.add(on_invoice)
-    assert stats.qa_dropped == {"contaminated": 2}
+    assert stats.qa_dropped == {"contaminated": 2}  # one reason, whichever eval rows were asked
     assert stats.quality()["removed_as_contaminated"][eval_set]["pairs_removed"] == 2
 
 
@@ -253,6 +254,7 @@ def test_a_run_rejects_a_planted_page_and_reports_it_in_stats_and_card(tmp_path,
     planted = [r for r in rejects if r["stage"] == "decontaminate"]
     assert [Path(r["source_path"]).name for r in planted] == ["invoice.pdf"]
     assert planted[0]["reason"].startswith(f"page 1 of the document is row 0 of eval set {eval_set} (pHash distance")
+    assert (planted[0]["kind"], planted[0]["about"]) == ("eval_page", eval_set)
     rows = pq.read_table(out / "data" / "train-00000-of-00001.parquet", columns=["source_path"]).to_pylist()
     assert rows and "invoice.pdf" not in {Path(r["source_path"]).name for r in rows}
     stats = json.loads((out / "stats.json").read_text())

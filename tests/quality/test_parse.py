@@ -48,7 +48,7 @@ def pairs(*qa):
         ("Who chairs the board?", "The document does not mention the chair.", "refusal"),
         ("Who chairs the board?", "N/A", "refusal"),
         ("Who chairs the board?", "I'm sorry, I cannot tell.", "refusal"),
-        ("Кто подписал счёт?", "Maria Keller", "script_mismatch"),
+        ("Кто подписал этот счёт?", "Maria Keller", "language_mismatch"),
     ],
 )
 def test_each_filter_names_its_reason(question, answer, reason):

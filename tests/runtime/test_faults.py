@@ -11,7 +11,7 @@ from docqa.config import FilterConfig, InputConfig, LimitsConfig, QAConfig, Rend
 from docqa.generate.prompts import load_template
 from docqa.ingest.load import LoadDocuments
 from docqa.quality.annotate import ParseQA
-from docqa.records import Failure, GeneratedWindow, SourceDocument
+from docqa.records import Failure, GeneratedWindow, InputUnit, SourceDocument
 from docqa.run import run_pipeline
 from docqa.runtime.faults import SystemicFault, systemic_fault_in
 from docqa.runtime.plan import StagePlan
@@ -80,7 +80,7 @@ def test_the_first_documents_all_failing_alike_stop_the_run_keeping_finished_inp
         f"the first 3 documents all failed to load with not_a_pdf (e.g. {not_pdfs[2]}: not a PDF (no %PDF header)); "
     )
     assert not (tmp_path / "ds").exists()
-    assert len(list(work_root(tmp_path / "ds").glob("*/units/*.parquet"))) == 2  # committed: a rerun resumes
+    assert len(list(work_root(tmp_path / "ds").glob("*/units/*.json"))) == 2  # committed: a rerun resumes
 
 
 def test_a_document_that_loads_disarms_the_guard_even_if_a_filter_rejects_it(tmp_path, embedded_model, not_pdfs, sample_corpus):
@@ -113,7 +113,7 @@ def test_a_systemic_fault_in_a_ray_actor_reaches_the_driver_as_itself(sample_cor
     stage = LoadDocuments(InputConfig(), RenderConfig(), TextConfig(ocr_languages=["zz_missing"]), LimitsConfig())
     try:
         with pytest.raises(Exception) as raised:
-            list(run_ray(StagePlan([stage]), [str(sample_corpus[0])], RunConfig(num_cpus=1)))
+            list(run_ray(StagePlan([stage]), [InputUnit("unit", [str(sample_corpus[0])])], RunConfig(num_cpus=1)))
     finally:
         ray.shutdown()
     line = str(systemic_fault_in(raised.value)).splitlines()[0]
