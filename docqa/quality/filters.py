@@ -184,7 +184,13 @@ def language_consistency(pair: QAPair, document: str) -> Drop | None:
     """A pair written in another language than its document's (English about a French page) is dropped,
     when both are long enough to tell (`docqa.quality.language.MIN_LETTERS` letters: the question and the
     answer together for the pair; else no verdict). The document's language is found as the load stage
-    found the window's, from the same page texts."""
+    found the window's, from the same page texts. A pair read off the PDF's structure is not checked: its
+    answer is printed on the page by construction and its question is a fixed template around the page's
+    own label, so another language in it is never the model's drift, and short labels with a name or an
+    address misread ("What is the Postal address?" -> "Strandvägen 14, Eastmarch EM3 2PL" as Swedish on an
+    English form of the sample corpus)."""
+    if pair.origin != "llm":
+        return None
     document_language = detect_language(document)
     pair_language = other_language(f"{pair.question}\n{pair.answer}", document_language)
     if pair_language:

@@ -68,3 +68,10 @@ def test_short_and_unclear_texts_have_no_language():
     assert detect_language("12 345,00 EUR 2021-05-03") == ""
     assert detect_language("The meeting was opened at four in the afternoon by the chair, who welcomed the members "
                            "and read the agenda, which was adopted without changes.") == "en"
+
+
+def test_a_pair_read_off_the_pdfs_structure_is_not_language_checked():
+    # The sample form's postal address, read as Swedish by its street name; the page is English.
+    document = "Mooring application\nPostal address: Strandvägen 14, Eastmarch EM3 2PL\n" * 3
+    pair = QAPair("What is the Postal address?", "Strandvägen 14, Eastmarch EM3 2PL", 1.0, origin="form")
+    assert language_consistency(pair, document) is None

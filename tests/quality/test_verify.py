@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from docqa.config import load_config
+from docqa.config import FilterConfig, load_config
 from docqa.generate.answer import response_schema
 from docqa.generate.endpoint import EndpointGenerateQA
 from docqa.generate.prompts import load_template, load_templates
 from docqa.output.schema import RunInfo, dataset_row
 from docqa.quality.annotate import ParseQA
 from docqa.quality.filters import generic_question, not_a_question, pair_filters, window_text
-from docqa.quality.verify import PairChecker, answers_agree, judge_scores, lowest_rubric
+from docqa.quality.verify import PairChecker, answers_agree, check_filters, judge_scores, lowest_rubric
 from docqa.records import PromptedWindow, QAPair
 from tests.conftest import ROOT
 from tests.fakes.openai_server import FakeEndpoint
@@ -161,3 +161,12 @@ def test_a_check_prompt_fills_in_the_question_once_and_leaves_the_page_as_printe
     text = template.render("Field printed on the form: {question}", 0, None, question="Who signed?")
     assert "Field printed on the form: {question}" in text
     assert text.rstrip().endswith("Question: Who signed?\nAnswer:")
+
+
+def test_structure_pairs_are_neither_asked_back_nor_judged():
+    config = FilterConfig(roundtrip=True, judge=True)
+    filters = check_filters(config)
+    read = QAPair("What is the Total due?", "EUR 2,774.04", 1.0, origin="key_value")  # never asked: no checks
+    assert [f(read, "Total due: EUR 2,774.04") for f in filters] == [None, None]
+    written = QAPair("What is the Total due?", "EUR 2,774.04")
+    assert filters[1](written, "") == "judge_no_verdict"
