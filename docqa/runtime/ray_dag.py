@@ -77,8 +77,8 @@ def run_ray(plan: StagePlan, inputs: list[Any], run: RunConfig) -> Iterator[pa.T
         )
         in_flight = {}
         if stage.is_async:
-            # Ray calls the async adapter of one actor this many times at once, with as many calls more queued
-            # there so that the next batch is at hand when one ends.
+            # Ray calls the async adapter of one actor this many times at once (the stage itself caps its
+            # batches at this number), with as many calls more queued so that the next batch is at hand.
             options["max_concurrency"] = needs.batches_in_flight
             in_flight = {"max_tasks_in_flight_per_actor": 2 * needs.batches_in_flight}
         if needs.stateful:

@@ -109,13 +109,21 @@ class Stage:
         healthy, failed = self._split(records)
         outputs = []
         if healthy:
-            self._meter().started()
-            self.ensure_setup()  # blocks the event loop once, while the model loads: nothing else could run
-            try:
-                outputs = await self.process_batch_async(healthy)
-            finally:
-                self._meter().share(self.name, outputs)
+            async with self._batch_slot():
+                self._meter().started()
+                self.ensure_setup()  # blocks the event loop once, while the model loads: nothing else could run
+                try:
+                    outputs = await self.process_batch_async(healthy)
+                finally:
+                    self._meter().share(self.name, outputs)
         return outputs + failed
+
+    def _batch_slot(self) -> asyncio.Semaphore:
+        """At most `batches_in_flight` batches at once in this worker's event loop, however the runner calls."""
+        loop = asyncio.get_running_loop()
+        if self.__dict__.get("_slots_loop") is not loop:
+            self._slots_loop, self._slots = loop, asyncio.Semaphore(self.resources.batches_in_flight)
+        return self._slots
 
     def _split(self, records: list[Any]) -> tuple[list[Any], list[Any]]:
         healthy = [r for r in records if getattr(r, "error", None) is None]
