@@ -34,7 +34,7 @@ from docqa.config import Config, load_config
 from docqa.generate.model import model_label, resolve_model
 from docqa.generate.prompts import load_templates
 from docqa.generate.vllm_engine import GenerateQA
-from docqa.records import AnnotatedWindow, PromptedWindow, SourceDocument
+from docqa.records import AnnotatedWindow, InputUnit, PromptedWindow, from_table
 from docqa.runtime.plan import StagePlan, build_plan
 from docqa.runtime.stage import Stage
 
@@ -49,7 +49,7 @@ def _plan(config: Config) -> StagePlan:
 def prepare(config: Config, pdfs: list[Path]) -> tuple[GenerateQA, list[PromptedWindow]]:
     """The pipeline's generate stage, set up, and the PDFs' windows prompted by the pipeline's own stages."""
     load, prompt, generate = _plan(config).stages[:3]
-    windows = [w for pdf in pdfs for w in load([SourceDocument(str(pdf))]) if w.error is None]
+    windows = [w for pdf in pdfs for w in load([InputUnit(str(pdf), [str(pdf)])]) if w.error is None]
     load.worker.close()
     prompted = []
     batch = prompt.resources.batch_size
@@ -65,7 +65,8 @@ def _stage_pass(config: Config, pdfs: list[Path]) -> tuple[list[AnnotatedWindow]
 
     from docqa.runtime.ray_dag import run_ray
 
-    windows = [w for batch in run_ray(_plan(config), [str(p) for p in pdfs], config.run) for w in batch]
+    units = [InputUnit(str(p), [str(p)]) for p in pdfs]
+    windows = [w for table in run_ray(_plan(config), units, config.run) for w in from_table(AnnotatedWindow, table)]
     ray.shutdown()  # the actor and its engine end here, before the bare engine starts
     failed = [w.error for w in windows if w.error and w.error.stage in ("load", "prompt", "generate")]
     if failed:
@@ -101,7 +102,7 @@ def measure_throughput(config: Config, pdfs: list[Path]) -> dict:
         config.output.cache_dir = cache
         load = _plan(config).stages[0]
         for pdf in pdfs:  # fills the page cache
-            load([SourceDocument(str(pdf))])
+            load([InputUnit(str(pdf), [str(pdf)])])
         load.worker.close()
         windows, stage = _stage_pass(config, pdfs)
     generate = next(s for s in _plan(config).stages if isinstance(s, GenerateQA))
