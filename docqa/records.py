@@ -82,6 +82,20 @@ class StageCost:
 
 
 @dataclass
+class EngineTime:
+    """How the engine that generated a window spent its time (docqa.generate.meter). Each window carries its
+    share of the engine's time since the engine's previous batch ended (the first: since it became ready),
+    so that summed over a run's windows, `busy_s / span_s` is the engine's busy share while it had work."""
+
+    engine: str = ""  # host:pid of the process holding the engine; empty: not generated
+    ready_at: float = 0.0  # epoch seconds when the engine became ready
+    start_s: float = 0.0  # seconds the engine took to start
+    span_s: float = 0.0  # this window's share of the time since the engine's previous batch ended
+    busy_s: float = 0.0  # of span_s, the time with at least one request in the engine
+    most_requests: int = 0  # most requests in the engine at once over that time
+
+
+@dataclass
 class PageWindow:
     source_path: str
     doc_id: str = ""  # sha256 of the file's bytes; empty only when the file cannot be read
@@ -145,6 +159,7 @@ class GeneratedWindow(PromptedWindow):
     finish_reason: str = ""
     output_tokens: int = 0
     checks: list[PairCheck] = field(default_factory=list)  # model checks of the pairs that passed the text filters
+    engine_time: EngineTime = field(default_factory=EngineTime)
 
 
 @dataclass

@@ -69,7 +69,7 @@ def run_pipeline(config: Config, console: Console | None = None) -> dict[str, An
     resume, one progress line. A `SystemicFault` stops the run and keeps the committed inputs.
     """
     console = console or Console()
-    started = time.monotonic()
+    started, started_at = time.monotonic(), time.time()
     if is_url(config.output.dir):
         output_filesystem(config.output.dir)  # a missing package or a typo stops the run now, not after it
     eval_sets(config)  # an eval set that is not there or not readable stops the run before any work
@@ -137,6 +137,7 @@ def run_pipeline(config: Config, console: Console | None = None) -> dict[str, An
             "wall_seconds": round(time.monotonic() - started, 1),
             "model": label,
             "cost": writer.stats.cost(config.cost),
+            "engine": writer.stats.engine(started_at),
             "pipeline_version": pipeline_version(),
             "schema_version": SCHEMA_VERSION,
         },

@@ -12,7 +12,7 @@ from docqa.quality.decontaminate import CONTAMINATED, EVAL_PAGE
 from docqa.quality.folding import tokens
 from docqa.quality.language import UNDETERMINED
 from docqa.quality.pii import PERSONAL_DATA
-from docqa.records import AnnotatedWindow
+from docqa.records import AnnotatedWindow, EngineTime
 
 
 @dataclass
@@ -46,6 +46,7 @@ class Stats:
     personal_data: defaultdict = field(default_factory=lambda: defaultdict(Counter))  # kind -> pairs, windows
     cpu_seconds: Counter = field(default_factory=Counter)  # by stage
     gpu_seconds: float = 0.0
+    engines: dict = field(default_factory=dict)  # engine -> its EngineTime summed over the windows it generated
 
     def add(self, window: AnnotatedWindow) -> None:
         if window.from_cache:
@@ -73,6 +74,11 @@ class Stats:
         self.support_kept.update(round(p.support, 2) for p in window.qa)
         self.support_dropped.update(round(d.support, 2) for d in window.dropped)
         self.answers_located += sum(p.page >= 0 for p in window.qa)
+        if (timing := window.engine_time).engine:
+            seen = self.engines.setdefault(timing.engine, EngineTime(timing.engine, timing.ready_at, timing.start_s))
+            seen.span_s += timing.span_s
+            seen.busy_s += timing.busy_s
+            seen.most_requests = max(seen.most_requests, timing.most_requests)
         for cost in window.costs:
             self.cpu_seconds[cost.stage] += cost.cpu_s
             self.gpu_seconds += cost.gpu_s
@@ -115,6 +121,22 @@ class Stats:
                 kind: {"pairs_removed": counts["pairs"], "windows_removed": counts["windows"]}
                 for kind, counts in sorted(self.personal_data.items())
             },
+        }
+
+    def engine(self, run_started_at: float) -> dict[str, Any]:
+        """How the engines that generated this run's windows were kept busy: when the last of them became
+        ready (seconds after the run started), how long starting took, the share of their time from ready
+        to their last batch with at least one request in them, and the most requests one held at once.
+        Windows resumed from an earlier run are left out."""
+        engines = [e for e in self.engines.values() if e.ready_at >= run_started_at]
+        if not engines:
+            return {}
+        return {
+            "engines": len(engines),
+            "ready_after_s": round(max(e.ready_at for e in engines) - run_started_at, 1),
+            "start_s": round(max(e.start_s for e in engines), 1),
+            "busy_share": round(sum(e.busy_s for e in engines) / max(sum(e.span_s for e in engines), 1e-9), 3),
+            "most_requests_at_once": max(e.most_requests for e in engines),
         }
 
     def cost(self, prices: CostConfig) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from itertools import islice
 from typing import Any
 
@@ -39,6 +39,13 @@ class _StageAdapter:
             yield to_table(self.stage.output_type, piece)
 
 
+class _AsyncStageAdapter(_StageAdapter):
+    """For a stage with `process_batch_async`: Ray runs several calls at once in one actor, on one event loop."""
+
+    async def __call__(self, batch: pa.Table) -> AsyncIterator[pa.Table]:
+        yield to_table(self.stage.output_type, await self.stage.stream_async(from_table(self.stage.input_type, batch)))
+
+
 def run_ray(plan: StagePlan, inputs: list[Any], run: RunConfig) -> Iterator[pa.Table]:
     """The outputs of the plan's last stage for `inputs` (records of its first stage's input type), as Arrow
     tables, never turned into Python objects here."""
@@ -61,18 +68,24 @@ def run_ray(plan: StagePlan, inputs: list[Any], run: RunConfig) -> Iterator[pa.T
     ds = ray.data.from_items([to_row(record) for record in inputs], override_num_blocks=len(inputs))
     for stage, needs in zip(plan.stages, seating, strict=True):
         # Named after the stage, so Ray's progress reads "MapBatches(GenerateQA)".
-        adapter = type(type(stage).__name__, (_StageAdapter,), {})
+        adapter = type(type(stage).__name__, (_AsyncStageAdapter if stage.is_async else _StageAdapter,), {})
         options = dict(
             batch_size=needs.batch_size,
             batch_format="pyarrow",
             num_cpus=needs.num_cpus,
             memory=needs.memory_gb * 2**30 or None,
         )
+        in_flight = {}
+        if stage.is_async:
+            # Ray calls the async adapter of one actor this many times at once (the stage itself caps its
+            # batches at this number), with as many calls more queued so that the next batch is at hand.
+            options["max_concurrency"] = needs.batches_in_flight
+            in_flight = {"max_tasks_in_flight_per_actor": 2 * needs.batches_in_flight}
         if needs.stateful:
             ds = ds.map_batches(
                 adapter,
                 fn_constructor_args=(stage,),
-                compute=ray.data.ActorPoolStrategy(size=needs.replicas),
+                compute=ray.data.ActorPoolStrategy(size=needs.replicas, **in_flight),
                 num_gpus=needs.num_gpus or None,
                 **options,
             )

@@ -21,10 +21,11 @@ from tests.conftest import ROOT, kill_after_commits, load_fresh
 
 pytestmark = pytest.mark.engine
 
-# Greedy decoding, one prompt per engine call, no prefix cache: the engine's CPU kernels make even greedy
-# text depend on which prompts share a batch and on what the prefix cache holds from earlier prompts, so
-# every run here computes alike and must write the same rows.
-GREEDY = ["sampling.temperature=0", "model.batch_size=1", "model.engine_kwargs.enable_prefix_caching=false"]
+# Greedy decoding, one prompt in the engine at a time, no prefix cache: the engine's CPU kernels make even
+# greedy text depend on which prompts share a step and on what the prefix cache holds from earlier prompts,
+# so every run here computes alike and must write the same rows.
+GREEDY = ["sampling.temperature=0", "model.batch_size=1", "model.batches_in_flight=1",
+          "model.engine_kwargs.enable_prefix_caching=false"]
 
 
 @pytest.fixture(scope="module")
