@@ -1,9 +1,11 @@
-"""Counts kept while rows are written: the run's statistics and the quality report (stats.json)."""
+"""Counts kept while rows are written: the run's statistics and the quality report (stats.json).
+
+Each writer of a part of the dataset keeps its own; they add up (`merge`) into the run's."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from docqa.config import CostConfig
@@ -16,6 +18,8 @@ from docqa.records import AnnotatedWindow
 @dataclass
 class Stats:
     inputs: int = 0
+    documents_in_dataset: int = 0  # paths with a window in the dataset
+    documents_rejected: int = 0  # paths with rejects and no window in the dataset
     windows_in_dataset: int = 0
     windows_rejected: int = 0
     pages_in_dataset: int = 0
@@ -81,6 +85,18 @@ class Stats:
             self.windows_in_dataset += 1
             self.pages_in_dataset += len(window.pages)
             self.examples_per_prompt[window.prompt_id] += 1
+
+    def merge(self, other: Stats) -> None:
+        """Add `other`'s counts to these: the statistics of two parts of the dataset, as one."""
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, defaultdict):  # eval set -> counts
+                for name, counts in theirs.items():
+                    mine[name].update(counts)
+            elif isinstance(mine, Counter):
+                mine.update(theirs)
+            else:
+                setattr(self, f.name, mine + theirs)
 
     def quality(self) -> dict[str, Any]:
         """The quality report: drop rates per filter, yield per page, answer lengths, grounding scores, and
