@@ -5,20 +5,26 @@ engine as `model.replicas` actors; the reservations are first sized to the clust
 (`docqa.runtime.plan.seat`), so that every stage runs at once. Execution streams: documents are loaded
 while earlier windows are generated, and finished windows reach the caller as they complete, in any
 order (the dataset is assembled in input order from committed work units, see `docqa.runtime.units`).
+
+The assembly (`docqa.output.assembly`) runs here too: units are keyed in tasks, the keys grouped with Ray
+Data's `groupby`, each group checked in `map_groups`, and the dataset's parts written by one task each.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from itertools import islice
 
 import pyarrow as pa
 import ray
 
 from docqa.config import RunConfig
-from docqa.records import AnnotatedWindow, SourceDocument, from_table, to_row, to_table
+from docqa.output.assembly import Unit
+from docqa.output.writer import PartWritten
+from docqa.records import AnnotatedWindow, DedupLink, SourceDocument, arrow_schema, from_table, to_row, to_table
 from docqa.runtime.plan import Node, StagePlan, describe_seating, seat
 from docqa.runtime.stage import Stage
 
@@ -37,7 +43,7 @@ class _StageAdapter:
             yield to_table(self.stage.output_type, piece)
 
 
-def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[list[AnnotatedWindow]]:
+def _connect(run: RunConfig) -> None:
     if not ray.is_initialized():
         # Join the configured cluster, or the one a Ray job runs in (RAY_ADDRESS); otherwise start a
         # fresh local instance rather than attach to whatever /tmp/ray says was last started here.
@@ -46,6 +52,10 @@ def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[lis
     # A stage's own exception reaches the driver as itself (a SystemicFault, or a bug with its traceback),
     # not as Ray Data's generic UserCodeException, which drops it.
     ray.data.DataContext.get_current().raise_original_map_exception = True
+
+
+def run_ray(plan: StagePlan, sources: list[str], run: RunConfig) -> Iterator[list[AnnotatedWindow]]:
+    _connect(run)
     # Blocks in flight (page images above all) stay under this, however large the corpus: upstream stages
     # pause when it is reached.
     limits = ray.data.ExecutionResources.for_limits(object_store_memory=run.object_store_mb * 2**20)
@@ -85,3 +95,33 @@ def cluster_nodes() -> list[Node]:
         for node in ray.nodes()
         if node["Alive"]
     ]
+
+
+class RayAssembler:
+    """The assembly's steps on Ray (`docqa.output.assembly`): twice as many parts as the cluster has CPUs."""
+
+    def __init__(self, run: RunConfig):
+        _connect(run)
+        self.parts = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    def links(
+        self, units: list[Unit], keys_of: Callable[[Unit], pa.Table], check: Callable[[pa.Table], pa.Table]
+    ) -> Iterator[pa.Table]:
+        def keys(batch: pa.Table) -> pa.Table:
+            return pa.concat_tables([keys_of(Unit(**row)) for row in batch.to_pylist()])
+
+        if not units:
+            return
+        ds = ray.data.from_items([asdict(u) for u in units], override_num_blocks=min(len(units), 4 * self.parts))
+        ds = ds.map_batches(keys, batch_format="pyarrow", batch_size=None)
+        ds = ds.groupby("key").map_groups(check, batch_format="pyarrow")
+        for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+            yield batch.cast(arrow_schema(DedupLink))
+
+    def write(self, parts: list[Callable[[], PartWritten]]) -> list[PartWritten]:
+        return ray.get([_write.remote(part) for part in parts])
+
+
+@ray.remote(num_cpus=1)
+def _write(part: Callable[[], PartWritten]) -> PartWritten:
+    return part()
