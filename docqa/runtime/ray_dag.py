@@ -114,7 +114,8 @@ class RayAssembler:
             return
         ds = ray.data.from_items([asdict(u) for u in units], override_num_blocks=min(len(units), 4 * self.parts))
         ds = ds.map_batches(keys, batch_format="pyarrow", batch_size=None)
-        ds = ds.groupby("key").map_groups(check, batch_format="pyarrow")
+        # As many shuffle partitions as parts: Ray's default (200) costs more than it spreads on a small cluster.
+        ds = ds.groupby("key", num_partitions=self.parts).map_groups(check, batch_format="pyarrow")
         for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
             yield batch.cast(arrow_schema(DedupLink))
 
