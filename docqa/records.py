@@ -223,6 +223,36 @@ class Reject:
     about: str = ""  # as in Failure
 
 
+@dataclass
+class DedupKey:
+    """One row of the deduplication's grouping (`docqa.quality.dedup`): an item, a document or a QA pair, under
+    one key it shares with the items it may repeat: its identity (a document's bytes, a pair's folded text) or
+    one band of its MinHash signature."""
+
+    key: bytes
+    order: int  # the item's place in input order (docqa.quality.dedup.order_of)
+    doc_id: str = ""  # documents
+    source_path: str = ""  # documents
+    signature: bytes = b""  # documents, under a band key: the whole signature, to check candidates
+    question: str = ""  # pairs, under a band key: the folded question
+    answer: str = ""  # pairs, under a band key: the folded answer
+
+
+@dataclass
+class DedupLink:
+    """What one group of `DedupKey` rows found: a document that is another's bytes under a later path
+    (`copy`), two near-copy documents (`near_copy`), a pair said again word for word (`duplicate`), or two
+    pairs near each other (`near_pair`: dropped or not once the earlier pairs are settled)."""
+
+    kind: str
+    order: int  # the later item (copy, duplicate) or one of the two (near_copy, near_pair)
+    other: int = 0  # near_pair: the other pair's order
+    doc_id: str = ""  # copy, near_copy
+    other_doc_id: str = ""  # near_copy
+    source_path: str = ""  # copy: the copy's path
+    first_path: str = ""  # copy: the path the bytes were first read from
+
+
 R = TypeVar("R")
 
 _SCALARS: dict[Any, pa.DataType] = {
