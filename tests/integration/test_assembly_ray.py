@@ -7,7 +7,8 @@ import pytest
 from docqa.config import InputConfig, LimitsConfig, RenderConfig, RunConfig, TextConfig
 from docqa.ingest.load import LoadDocuments
 from docqa.output.shards import split_of
-from docqa.records import AnnotatedWindow, QAPair, SourceDocument, extend
+from docqa.records import AnnotatedWindow, QAPair, extend
+from docqa.runtime.units import UnitStore
 from tests.output.test_assembly import assemble, corpus, written  # noqa: F401 (corpus: a fixture)
 
 pytestmark = pytest.mark.integration
@@ -24,7 +25,8 @@ def test_ray_and_local_assembly_write_the_same_rows(tmp_path, corpus):  # noqa: 
     with pymupdf.open(report) as doc:
         doc[0].insert_text((72, 40), "Re-issued with corrected typography", fontsize=8)
         doc.save(reissued)
-    loaded = next(iter(LoadDocuments(InputConfig(), RenderConfig(), TextConfig(), LimitsConfig())([SourceDocument(str(reissued))])))
+    unit = UnitStore(tmp_path / "names", [*sources, str(reissued)]).units[-1]  # named as the stores below name it
+    loaded = next(iter(LoadDocuments(InputConfig(), RenderConfig(), TextConfig(), LimitsConfig())([unit])))
     extra = extend(AnnotatedWindow, loaded, prompt_id="p-v1", model="m", finish_reason="stop")
     extra.qa, extra.unit_last = [QAPair("What was corrected in the re-issue?", "The typography")], True
     sources, windows = [*sources, str(reissued)], [*windows, extra]
