@@ -1,16 +1,20 @@
-"""The LLM engine: the pipeline's generate stage against the bare vLLM engine on the same prompts, and the
-CPU a regeneration with a new prompt spends outside the engine.
+"""The LLM engine: the pipeline's generate stage, run through the Ray DAG, against the bare vLLM engine
+given all the same prompts at once; and the CPU a regeneration with a new prompt spends outside the engine.
 
-Throughput: windows are loaded and prompted by the pipeline's own stages, the engine is started once by
-the pipeline's `GenerateQA.setup()` (so both sides run the very same engine), then the prompts are
-generated alternately by a bare `LLM.generate` call on all of them at once, with `SamplingParams` built
-here from the config, and by the stage, fed `model.batch_size` windows at a time as both runners feed
-it. The prefix cache is emptied before every pass, so no pass reuses another's prompts.
+Throughput: the windows are loaded once here to fill a page cache, then the pipeline's own Ray DAG
+(`docqa.runtime.ray_dag.run_ray`: load from the cache, prompt, generate, parse) runs on them, its engine in
+a Ray actor fed `model.batch_size` windows a batch, `model.batches_in_flight` batches at once. The stage's
+time is the engine's own, summed over the windows it generated (`EngineTime.span_s`): from the moment its
+engine was ready to the end of its last batch, so the engine's start-up does not count but any wait for
+input does. Then vLLM's `LLM.generate`, built from the same engine arguments and sampling parameters
+(`GenerateQA.engine_args()`, `GenerateQA.sampling_params()`), is given every prompt the stage generated
+for (the very token ids) at once, once the Ray actor is gone. No prefix is shared between the two
+engines. One pass each, stage first: the other load printed beside the figure shows what else ran.
 
 Regeneration: two local-runner runs of `run_pipeline` on the same PDFs and page cache, the second with
-another prompt, sharing the engine already started. Each stage is wrapped to count the CPU this process
-spends in it (plus the CPU of the load stage's isolated document worker); "outside the LLM" is all the
-run's CPU but the generate stage's.
+another prompt, sharing one engine started in this process. Each stage is wrapped to count the CPU this
+process spends in it (plus the CPU of the load stage's isolated document worker); "outside the LLM" is
+all the run's CPU but the generate stage's.
 """
 
 from __future__ import annotations
@@ -27,23 +31,25 @@ from typing import Any
 import docqa.run
 from bench.common import DEFAULT_CONFIG, descendants, process_cpu_s, ratio
 from docqa.config import Config, load_config
-from docqa.generate.answer import response_schema
 from docqa.generate.model import model_label, resolve_model
 from docqa.generate.prompts import load_templates
 from docqa.generate.vllm_engine import GenerateQA
-from docqa.records import PromptedWindow, SourceDocument
+from docqa.records import AnnotatedWindow, InputUnit, PromptedWindow, from_table
 from docqa.runtime.plan import StagePlan, build_plan
 from docqa.runtime.stage import Stage
 
 REGENERATION_PROMPT = "docmatix-qa-completion-v1"  # not in the default prompt set: every prompt changes
 
 
+def _plan(config: Config) -> StagePlan:
+    templates = load_templates(config.prompt.directory, config.prompt.templates)
+    return build_plan(config, templates, resolve_model(config.model), model_label(config.model))
+
+
 def prepare(config: Config, pdfs: list[Path]) -> tuple[GenerateQA, list[PromptedWindow]]:
     """The pipeline's generate stage, set up, and the PDFs' windows prompted by the pipeline's own stages."""
-    templates = load_templates(config.prompt.directory, config.prompt.templates)
-    plan = build_plan(config, templates, resolve_model(config.model), model_label(config.model))
-    load, prompt, generate = plan.stages[:3]
-    windows = [w for pdf in pdfs for w in load([SourceDocument(str(pdf))]) if w.error is None]
+    load, prompt, generate = _plan(config).stages[:3]
+    windows = [w for pdf in pdfs for w in load([InputUnit(str(pdf), [str(pdf)])]) if w.error is None]
     load.worker.close()
     prompted = []
     batch = prompt.resources.batch_size
@@ -53,67 +59,63 @@ def prepare(config: Config, pdfs: list[Path]) -> tuple[GenerateQA, list[Prompted
     return generate, prompted
 
 
-def _bare_pass(engine: Any, params: Any, windows: list[PromptedWindow]) -> tuple[int, float]:
-    engine.reset_prefix_cache()
-    started = time.perf_counter()
-    outputs = engine.generate([{"prompt_token_ids": w.prompt_token_ids} for w in windows], params, use_tqdm=False)
-    seconds = time.perf_counter() - started
-    return sum(len(output.outputs[0].token_ids) for output in outputs), seconds
+def _stage_pass(config: Config, pdfs: list[Path]) -> tuple[list[AnnotatedWindow], dict]:
+    """The pipeline through Ray on `pdfs`, whose pages are in the page cache; the engine's own figures."""
+    import ray
 
+    from docqa.runtime.ray_dag import run_ray
 
-def _stage_pass(stage: GenerateQA, windows: list[PromptedWindow], batch_size: int) -> tuple[int, float]:
-    stage.engine.reset_prefix_cache()
-    started = time.perf_counter()
-    generated = []
-    for start in range(0, len(windows), batch_size):
-        generated += stage(windows[start : start + batch_size])
-    seconds = time.perf_counter() - started
-    failed = [w.error for w in generated if w.error]
+    units = [InputUnit(str(p), [str(p)]) for p in pdfs]
+    windows = [w for table in run_ray(_plan(config), units, config.run) for w in from_table(AnnotatedWindow, table)]
+    ray.shutdown()  # the actor and its engine end here, before the bare engine starts
+    failed = [w.error for w in windows if w.error and w.error.stage in ("load", "prompt", "generate")]
     if failed:
-        raise RuntimeError(f"the generate stage failed on {len(failed)} window(s): {failed[0]}")
-    return sum(w.output_tokens for w in generated), seconds
+        raise RuntimeError(f"{len(failed)} window(s) failed before the parse stage: {failed[0]}")
+    tokens = sum(w.output_tokens for w in windows)
+    span = sum(w.engine_time.span_s for w in windows)
+    return windows, {
+        "output_tokens": tokens,
+        "seconds": round(span, 1),
+        "output_tokens_per_s": round(tokens / span, 2),
+        "busy_share": round(sum(w.engine_time.busy_s for w in windows) / span, 3),
+        "most_requests_at_once": max(w.engine_time.most_requests for w in windows),
+        "engine_start_s": round(max(w.engine_time.start_s for w in windows), 1),
+    }
 
 
-def measure_throughput(config: Config, stage: GenerateQA, windows: list[PromptedWindow]) -> dict:
-    from vllm import SamplingParams
-    from vllm.sampling_params import StructuredOutputsParams
+def _bare_pass(stage: GenerateQA, prompts: list[list[int]]) -> dict:
+    from vllm import LLM
 
-    sampling = config.sampling
-    params = SamplingParams(
-        temperature=sampling.temperature,
-        top_p=sampling.top_p,
-        max_tokens=sampling.max_tokens,
-        structured_outputs=StructuredOutputsParams(json=response_schema(sampling.max_pairs)),
-    )
-    batch = config.model.batch_size
-    passes: dict[str, list[tuple[int, float]]] = {"bare": [], "stage": [], "stage_half_batch": []}
-    # One untimed pass first: the first requests compile the JSON grammar and warm the engine's kernels.
-    _stage_pass(stage, windows[:batch], batch)
-    # Alternated (bare, stage, stage, bare) so that a drift in the machine's load falls on both sides
-    # alike; then one pass of the stage at half the batch size, which shows what batching costs: each batch
-    # runs to its slowest request before the next is handed over.
-    for side in ("bare", "stage", "stage", "bare", "stage_half_batch"):
-        if side == "bare":
-            passes[side].append(_bare_pass(stage.engine, params, windows))
-        else:
-            passes[side].append(_stage_pass(stage, windows, batch if side == "stage" else max(1, batch // 2)))
-    results: dict[str, Any] = {
+    engine = LLM(**stage.engine_args())
+    params = stage.sampling_params()
+    started = time.perf_counter()
+    outputs = engine.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
+    seconds = time.perf_counter() - started
+    engine.llm_engine.engine_core.shutdown()
+    tokens = sum(len(output.outputs[0].token_ids) for output in outputs)
+    return {"output_tokens": tokens, "seconds": round(seconds, 1), "output_tokens_per_s": round(tokens / seconds, 2)}
+
+
+def measure_throughput(config: Config, pdfs: list[Path]) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-llm-") as cache:
+        config = config.model_copy(deep=True)
+        config.output.cache_dir = cache
+        load = _plan(config).stages[0]
+        for pdf in pdfs:  # fills the page cache
+            load([InputUnit(str(pdf), [str(pdf)])])
+        load.worker.close()
+        windows, stage = _stage_pass(config, pdfs)
+    generate = next(s for s in _plan(config).stages if isinstance(s, GenerateQA))
+    bare = _bare_pass(generate, [w.prompt_token_ids for w in windows])
+    return {
         "windows": len(windows),
         "prompt_tokens": sum(len(w.prompt_token_ids) for w in windows),
-        "batch_size": batch,
+        "batch_size": config.model.batch_size,
+        "batches_in_flight": config.model.batches_in_flight,
+        "stage": stage,
+        "bare": bare,
+        "ratio": ratio(stage["output_tokens_per_s"], bare["output_tokens_per_s"]),
     }
-    for name, measured in passes.items():
-        tokens, seconds = sum(t for t, _ in measured), sum(s for _, s in measured)
-        results[name] = {
-            "passes": len(measured),
-            "output_tokens": tokens,
-            "seconds": round(seconds, 1),
-            "output_tokens_per_s": round(tokens / seconds, 2),
-        }
-    bare = results["bare"]["output_tokens_per_s"]
-    results["ratio"] = ratio(results["stage"]["output_tokens_per_s"], bare)
-    results["ratio_half_batch"] = ratio(results["stage_half_batch"]["output_tokens_per_s"], bare)
-    return results
 
 
 class StageMeter:
@@ -137,6 +139,11 @@ class StageMeter:
             worker = getattr(self.stage, "worker", None)
             if worker is not None and worker.pid:
                 self.worker_cpu_s[worker.pid] = process_cpu_s(worker.pid)
+
+    is_async = False  # the local runner hands it one batch at a time: what is measured is the CPU outside the LLM
+
+    def stream(self, records: list) -> Iterator:
+        return iter(self(records))
 
     @property
     def total_cpu_s(self) -> float:

@@ -83,6 +83,20 @@ class StageCost:
 
 
 @dataclass
+class EngineTime:
+    """How the engine that generated a window spent its time (docqa.generate.meter). Each window carries its
+    share of the engine's time since the engine's previous batch ended (the first: since it became ready),
+    so that summed over a run's windows, `busy_s / span_s` is the engine's busy share while it had work."""
+
+    engine: str = ""  # host:pid of the process holding the engine; empty: not generated
+    ready_at: float = 0.0  # epoch seconds when the engine became ready
+    start_s: float = 0.0  # seconds the engine took to start
+    span_s: float = 0.0  # this window's share of the time since the engine's previous batch ended
+    busy_s: float = 0.0  # of span_s, the time with at least one request in the engine
+    most_requests: int = 0  # most requests in the engine at once over that time
+
+
+@dataclass
 class PageWindow:
     source_path: str
     doc_id: str = ""  # sha256 of the file's bytes; empty only when the file cannot be read
@@ -147,6 +161,7 @@ class GeneratedWindow(PromptedWindow):
     finish_reason: str = ""
     output_tokens: int = 0
     checks: list[PairCheck] = field(default_factory=list)  # model checks of the pairs that passed the text filters
+    engine_time: EngineTime = field(default_factory=EngineTime)
 
 
 @dataclass
@@ -210,6 +225,36 @@ class Reject:
     kind: str
     reason: str
     about: str = ""  # as in Failure
+
+
+@dataclass
+class DedupKey:
+    """One row of the deduplication's grouping (`docqa.quality.dedup`): an item, a document or a QA pair, under
+    one key it shares with the items it may repeat: its identity (a document's bytes, a pair's folded text) or
+    one band of its MinHash signature."""
+
+    key: bytes
+    order: int  # the item's place in input order (docqa.quality.dedup.order_of)
+    doc_id: str = ""  # documents
+    source_path: str = ""  # documents
+    signature: bytes = b""  # documents, under a band key: the whole signature, to check candidates
+    question: str = ""  # pairs, under a band key: the folded question
+    answer: str = ""  # pairs, under a band key: the folded answer
+
+
+@dataclass
+class DedupLink:
+    """What one group of `DedupKey` rows found: a document that is another's bytes under a later path
+    (`copy`), two near-copy documents (`near_copy`), a pair said again word for word (`duplicate`), or two
+    pairs near each other (`near_pair`: dropped or not once the earlier pairs are settled)."""
+
+    kind: str
+    order: int  # the later item (copy, duplicate) or one of the two (near_copy, near_pair)
+    other: int = 0  # near_pair: the other pair's order
+    doc_id: str = ""  # copy, near_copy
+    other_doc_id: str = ""  # near_copy
+    source_path: str = ""  # copy: the copy's path
+    first_path: str = ""  # copy: the path the bytes were first read from
 
 
 R = TypeVar("R")

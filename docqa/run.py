@@ -18,12 +18,12 @@ from docqa.config import Config, dump_config
 from docqa.generate.model import model_label, resolve_model
 from docqa.generate.prompts import load_templates
 from docqa.ingest.sources import discover_sources, entry_roots, is_url
+from docqa.output.assembly import Assembler, write_dataset_parts
 from docqa.output.card import dataset_card
 from docqa.output.provenance import SourcePaths, safe_location
 from docqa.output.publish import check_output, make_owned, output_filesystem, remove_dataset, remove_owned, upload
 from docqa.output.schema import SCHEMA_VERSION, RunInfo, pipeline_version
-from docqa.output.writer import DatasetWriter
-from docqa.quality.dedup import DatasetDeduplicator, near_copy_groups
+from docqa.output.writer import WriteSettings, finish_dataset
 from docqa.records import InputUnit, Receipt, from_table
 from docqa.runtime.console import Console
 from docqa.runtime.faults import LoadFailureGuard, SystemicFault
@@ -69,7 +69,7 @@ def run_pipeline(config: Config, console: Console | None = None) -> dict[str, An
     resume, one progress line. A `SystemicFault` stops the run and keeps the committed inputs.
     """
     console = console or Console()
-    started = time.monotonic()
+    started, started_at = time.monotonic(), time.time()
     if is_url(config.output.dir):
         output_filesystem(config.output.dir)  # a missing package or a typo stops the run now, not after it
     eval_sets(config)  # an eval set that is not there or not readable stops the run before any work
@@ -83,7 +83,8 @@ def run_pipeline(config: Config, console: Console | None = None) -> dict[str, An
     key = run_key(config, templates)
     try:
         units = config.run.unit_max_documents, config.run.unit_max_mb, config.run.unit_min_count
-        store = UnitStore(make_owned(work_root(out)) / key, sources, *units)
+        work_dir = make_owned(work_root(out)) / key
+        store = UnitStore(work_dir, sources, *units)
     except OSError as exc:
         raise SystemicFault(f"cannot write beside the output {out} ({exc}); choose a writable output folder") from exc
     pending = store.pending()
@@ -114,33 +115,40 @@ def run_pipeline(config: Config, console: Console | None = None) -> dict[str, An
         if missing := store.pending():
             raise RuntimeError(f"records of {len(missing)} work unit(s) never arrived; run again to redo them")
     sampling = config.sampling
-    documents = (item for _, name in store.committed() for item in store.document_texts(name).items())
-    writer = DatasetWriter(
-        out,
+    settings = WriteSettings(
         RunInfo(sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.seed),
         config.output.shard_max_rows,
         config.output.row_group_rows,
         config.output.test_fraction,
-        groups=near_copy_groups(documents, config.output.split_near_duplicate_jaccard),
         shard_max_mb=config.output.shard_max_mb,
         row_group_mb=config.output.row_group_mb,
-        overwrite=config.output.overwrite,
         source_paths=source_paths(config),
     )
-    deduplicator = DatasetDeduplicator(config.filters.near_duplicate_jaccard)
-    for _, name in store.committed():
-        writer.add([deduplicator.apply(window) for window in store.read(name)])
-    stats = writer.close(
-        sources,
+    staging, parts = write_dataset_parts(
+        _assembler(config),
+        work_dir,
+        store.committed(),
+        out,
+        settings,
+        config.filters.near_duplicate_jaccard,
+        config.output.split_near_duplicate_jaccard,
+    )
+    stats = finish_dataset(
+        staging,
+        out,
+        parts,
+        len(sources),
         dump_config(config),
         lambda stats: dataset_card(config, templates, label, stats),
-        {
+        lambda stats: {
             "wall_seconds": round(time.monotonic() - started, 1),
             "model": label,
-            "cost": writer.stats.cost(config.cost),
+            "cost": stats.cost(config.cost),
+            "engine": stats.engine(started_at),
             "pipeline_version": pipeline_version(),
             "schema_version": SCHEMA_VERSION,
         },
+        config.output.overwrite,
     )
     if is_url(config.output.dir):
         try:
@@ -163,3 +171,13 @@ def _run(plan: StagePlan, units: list[InputUnit], config: Config) -> Iterator[pa
     from docqa.runtime.local import run_local
 
     return run_local(plan, units)
+
+
+def _assembler(config: Config) -> Assembler:
+    if config.run.runner == "ray":
+        from docqa.runtime.ray_dag import RayAssembler
+
+        return RayAssembler(config.run)
+    from docqa.runtime.local import LocalAssembler
+
+    return LocalAssembler()

@@ -93,7 +93,7 @@ class ModelConfig(Section):
     dtype: str = Field("auto", description="Weights dtype passed to vLLM (`auto`, `bfloat16`, `float16`, `float32`).")
     engine_kwargs: dict[str, Any] = Field(
         default_factory=dict,
-        description="Extra keyword arguments for `vllm.LLM` (e.g. enforce_eager, tensor_parallel_size, "
+        description="Extra keyword arguments for vLLM's engine (`vllm.AsyncEngineArgs`, as for `vllm.LLM`; e.g. enforce_eager, tensor_parallel_size, "
         "gpu_memory_utilization). Values of keys naming a token, key, secret or password (hf_token) are not "
         "written to config.yaml.",
         json_schema_extra=SECRET_ENTRIES,
@@ -108,8 +108,16 @@ class ModelConfig(Section):
     replicas: int = Field(1, gt=0, description="Number of engine replicas (Ray actors), e.g. one per GPU.")
     num_gpus: float = Field(0, ge=0, description="GPUs reserved per replica (tensor_parallel_size for TP groups).")
     num_cpus: float = Field(1, ge=0, description="CPUs reserved per replica in Ray's accounting.")
-    batch_size: int = Field(16, gt=0, description="Prompts handed to the engine at once by each replica; the parse stage takes "
+    batch_size: int = Field(16, gt=0, description="Prompts handed to the engine together by each replica; the parse stage takes "
                             "windows in batches of this size too, so they commit as they are generated.")
+    batches_in_flight: int = Field(
+        4,
+        gt=0,
+        description="Batches each replica keeps in its engine (or, with `endpoint`, in its request pool) at once: "
+        "the next batch's requests are scheduled while the last one's finish, so the engine never drains at a "
+        "batch's tail. 1: one batch at a time, whose text then depends only on that batch (with `sampling."
+        "temperature=0` and no prefix cache, reruns repeat it).",
+    )
 
 
 class SamplingConfig(Section):

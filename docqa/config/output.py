@@ -55,7 +55,11 @@ class OutputConfig(Section):
         "near-copies and share a split, so the test split holds no near-copy of a training document.",
     )
     shard_max_mb: float = Field(
-        500, gt=0, description="A Parquet shard is closed before it passes this size (the Hub's convention: ~500 MB)."
+        500,
+        gt=0,
+        description="A Parquet shard is closed before it passes this size (the Hub's convention: ~500 MB). The "
+        "shards are written in parts side by side, one per range of inputs (two per CPU of the Ray cluster; one "
+        "with `run.runner=local`), so a split may also hold one smaller shard per part.",
     )
     shard_max_rows: int = Field(100_000, gt=0, description="Rows per Parquet shard at most.")
     row_group_mb: float = Field(

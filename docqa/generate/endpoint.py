@@ -3,7 +3,9 @@ instead of an engine held in-process.
 
 Each window is one `POST {endpoint}/completions` with the prompt as token ids (so the cut made by the
 prompt stage is exactly what the model sees) and the answer's JSON schema as `response_format`. At most
-`model.endpoint_concurrency` requests are in flight per stage instance. At set-up the server's /models
+`model.endpoint_concurrency` requests are in flight per stage instance, from one pool of threads that the
+`model.batches_in_flight` batches handed over at once share: the pool stays full across batch ends
+instead of draining at each batch's slowest request. At set-up the server's /models
 must list `model.endpoint_model` (or, when that is null, some model, the first of which is used).
 
 What would fail every window alike stops the run (a `SystemicFault`, exit code 3), keeping finished
@@ -22,6 +24,8 @@ an empty reply, so its pair is dropped with the check's reason.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import os
 import time
@@ -32,6 +36,7 @@ from typing import Any
 
 from docqa.config import ModelConfig, SamplingConfig
 from docqa.quality.verify import PairChecker
+from docqa.generate.meter import RequestMeter
 from docqa.records import GeneratedWindow, PromptedWindow, extend
 from docqa.runtime.faults import SystemicFault
 from docqa.runtime.stage import Resources, Stage
@@ -68,9 +73,16 @@ class EndpointGenerateQA(Stage):
         self.sampling = sampling
         self.schema = schema
         self.url = model.endpoint.rstrip("/") if model.endpoint else ""
-        self.resources = Resources(batch_size=model.batch_size, num_cpus=0.25, stateful=True, replicas=model.replicas)
+        self.resources = Resources(
+            batch_size=model.batch_size,
+            num_cpus=0.25,
+            stateful=True,
+            replicas=model.replicas,
+            batches_in_flight=model.batches_in_flight,
+        )
 
     def setup(self) -> None:
+        started = time.monotonic()
         key = os.environ.get(self.model.endpoint_api_key_env, "")
         self.headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
         served = self._served_models()
@@ -86,6 +98,8 @@ class EndpointGenerateQA(Stage):
 
             revision = self.model.revision
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.tokenizer_path, revision=revision)
+        self.pool = ThreadPoolExecutor(max_workers=self.model.endpoint_concurrency, thread_name_prefix="endpoint")
+        self.meter = RequestMeter(started)
 
     def _served_models(self) -> list[str]:
         answer = self._call("GET", "/models", None)
@@ -100,11 +114,14 @@ class EndpointGenerateQA(Stage):
             raise SystemicFault(f"{self.url}/models lists no model; check that the server has loaded one")
         return served
 
-    def process_batch(self, records: list[PromptedWindow]) -> list[GeneratedWindow]:
-        with ThreadPoolExecutor(max_workers=self.model.endpoint_concurrency) as pool:
-            generated = list(pool.map(self._generate, records))
-        if self.checker and self.checker.enabled:
-            generated = self.checker.check(generated, self.complete, self.tokenizer)
+    async def process_batch_async(self, records: list[PromptedWindow]) -> list[GeneratedWindow]:
+        loop = asyncio.get_running_loop()
+        generated = await asyncio.gather(*(loop.run_in_executor(self.pool, self._generate, r) for r in records))
+        engine_time = self.meter.batch_ended(len(records))
+        for window in generated:
+            window.engine_time = dataclasses.replace(engine_time)
+        if self.checker and self.checker.enabled:  # in a thread: its requests go through `complete`'s own pool
+            generated = await asyncio.to_thread(self.checker.check, generated, self.complete, self.tokenizer)
         return generated
 
     def complete(self, prompts: list[list[int]], schema: dict[str, Any], max_tokens: int) -> list[tuple[str, int]]:
@@ -128,6 +145,13 @@ class EndpointGenerateQA(Stage):
             return list(pool.map(ask, prompts))
 
     def _generate(self, record: PromptedWindow) -> GeneratedWindow:
+        self.meter.started()
+        try:
+            return self._complete(record)
+        finally:
+            self.meter.finished()
+
+    def _complete(self, record: PromptedWindow) -> GeneratedWindow:
         body = {
             "model": self.served_model,
             "prompt": record.prompt_token_ids,

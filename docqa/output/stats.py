@@ -1,9 +1,11 @@
-"""Counts kept while rows are written: the run's statistics and the quality report (stats.json)."""
+"""Counts kept while rows are written: the run's statistics and the quality report (stats.json).
+
+Each writer of a part of the dataset keeps its own; they add up (`merge`) into the run's."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from docqa.config import CostConfig
@@ -12,12 +14,14 @@ from docqa.quality.decontaminate import CONTAMINATED, EVAL_PAGE
 from docqa.quality.folding import tokens
 from docqa.quality.language import UNDETERMINED
 from docqa.quality.pii import PERSONAL_DATA
-from docqa.records import AnnotatedWindow
+from docqa.records import AnnotatedWindow, EngineTime
 
 
 @dataclass
 class Stats:
     inputs: int = 0
+    documents_in_dataset: int = 0  # paths with a window in the dataset
+    documents_rejected: int = 0  # paths with rejects and no window in the dataset
     windows_in_dataset: int = 0
     windows_rejected: int = 0
     pages_in_dataset: int = 0
@@ -47,6 +51,7 @@ class Stats:
     personal_data: defaultdict = field(default_factory=lambda: defaultdict(Counter))  # kind -> pairs, windows
     cpu_seconds: Counter = field(default_factory=Counter)  # by stage
     gpu_seconds: float = 0.0
+    engines: dict = field(default_factory=dict)  # engine -> its EngineTime summed over the windows it generated
 
     def add(self, window: AnnotatedWindow) -> None:
         if window.from_cache:
@@ -75,6 +80,8 @@ class Stats:
         self.support_kept.update(round(p.support, 2) for p in window.qa)
         self.support_dropped.update(round(d.support, 2) for d in window.dropped)
         self.answers_located += sum(p.page >= 0 for p in window.qa)
+        if window.engine_time.engine:
+            self._add_engine_time(window.engine_time)
         for cost in window.costs:
             self.cpu_seconds[cost.stage] += cost.cpu_s
             self.gpu_seconds += cost.gpu_s
@@ -94,6 +101,21 @@ class Stats:
             self.pages_in_dataset += len(window.pages)
             self.examples_per_prompt[window.prompt_id] += 1
             self.examples_per_language[window.language] += 1
+
+    def merge(self, other: Stats) -> None:
+        """Add `other`'s counts to these: the statistics of two parts of the dataset, as one."""
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, defaultdict):  # eval set -> counts
+                for name, counts in theirs.items():
+                    mine[name].update(counts)
+            elif f.name == "engines":
+                for timing in theirs.values():
+                    self._add_engine_time(timing)
+            elif isinstance(mine, Counter):
+                mine.update(theirs)
+            else:
+                setattr(self, f.name, mine + theirs)
 
     def quality(self) -> dict[str, Any]:
         """The quality report: drop rates per filter, yield per page, answer lengths, grounding scores, the
@@ -120,6 +142,28 @@ class Stats:
                 kind: {"pairs_removed": counts["pairs"], "windows_removed": counts["windows"]}
                 for kind, counts in sorted(self.personal_data.items())
             },
+        }
+
+    def _add_engine_time(self, timing: EngineTime) -> None:
+        seen = self.engines.setdefault(timing.engine, EngineTime(timing.engine, timing.ready_at, timing.start_s))
+        seen.span_s += timing.span_s
+        seen.busy_s += timing.busy_s
+        seen.most_requests = max(seen.most_requests, timing.most_requests)
+
+    def engine(self, run_started_at: float) -> dict[str, Any]:
+        """How the engines that generated this run's windows were kept busy: when the last of them became
+        ready (seconds after the run started), how long starting took, the share of their time from ready
+        to their last batch with at least one request in them, and the most requests one held at once.
+        Windows resumed from an earlier run are left out."""
+        engines = [e for e in self.engines.values() if e.ready_at >= run_started_at]
+        if not engines:
+            return {}
+        return {
+            "engines": len(engines),
+            "ready_after_s": round(max(e.ready_at for e in engines) - run_started_at, 1),
+            "start_s": round(max(e.start_s for e in engines), 1),
+            "busy_share": round(sum(e.busy_s for e in engines) / max(sum(e.span_s for e in engines), 1e-9), 3),
+            "most_requests_at_once": max(e.most_requests for e in engines),
         }
 
     def cost(self, prices: CostConfig) -> dict[str, Any]:

@@ -247,10 +247,10 @@ class UnitStore:
                     "output (or output.staging_dir, for a URL output) on a filesystem every Ray node sees"
                 )
 
-    def committed(self) -> list[tuple[str, str]]:
-        """(first input, unit name) of every committed unit of this run, in input order: what
-        `read_committed` reads, in any process that sees the work folder."""
-        return [(u.sources[0], u.name) for u in self.units if u.name in self._committed]
+    def committed(self) -> list[InputUnit]:
+        """Every committed unit of this run, in input order: its inputs, and the name `read_committed` reads
+        it by, in any process that sees the work folder."""
+        return [u for u in self.units if u.name in self._committed]
 
     def read(self, name: str) -> list[AnnotatedWindow]:
         return from_table(AnnotatedWindow, read_committed(self.work_dir, name))
