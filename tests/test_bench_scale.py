@@ -8,9 +8,8 @@ their pairs, so the documents would not reach the dataset as they do in a real r
 import pymupdf
 
 from bench.scale import write_scale_corpus
-from docqa.config import Config
 from docqa.ingest.text import check_text_layer
-from docqa.quality.dedup import near_copy_groups
+from tests.quality.test_dedup import near_copy_groups
 
 
 def test_the_scale_corpus_is_distinct_one_and_two_page_documents_with_a_usable_text_layer(tmp_path):
@@ -23,5 +22,5 @@ def test_the_scale_corpus_is_distinct_one_and_two_page_documents_with_a_usable_t
         assert all(check_text_layer(page).usable for page in text), pdf.name
         texts[pdf.name] = "\n".join(text)
     assert sorted({pages for _, pages in corpus}) == [1, 2]
-    groups = near_copy_groups(texts.items(), Config().output.split_near_duplicate_jaccard)
+    groups = near_copy_groups(list(texts.items()))  # as the assembly groups them, at the default threshold
     assert all(group == name for name, group in groups.items())  # each its own group: no near-copies
