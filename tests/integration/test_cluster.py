@@ -46,7 +46,7 @@ def cluster():
     )
     worker = cluster.add_node(num_cpus=2)
     address = f"http://127.0.0.1:{dashboard}"
-    wait_until_served(address + "/api/version", 120, lambda: "the Ray dashboard did not come up")
+    wait_until_served(address + "/api/version", 300, lambda: "the Ray dashboard did not come up")
     yield cluster, worker, address
     import ray
 
