@@ -79,6 +79,7 @@ _VERSION_FIELDS = (
     "mtime", "LastModified", "last_modified", "updated", "created",
 )  # fmt: skip
 
+
 def run_key(config: Config, templates: list[PromptTemplate]) -> str:
     """Hash of the settings that shape the rows: not where inputs or outputs live, nor how it is run."""
     # Work units hold full paths; `source_paths` applies only when the dataset is written from them.
