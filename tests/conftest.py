@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -86,11 +87,14 @@ def free_port() -> int:
 
 
 def wait_until_served(url: str, timeout_s: float, why: Callable[[], str], alive: Callable[[], bool] = lambda: True) -> None:
-    """Poll `url` until it answers; fail with `why()` after `timeout_s`, or as soon as `alive()` is false."""
+    """Poll `url` until it answers, with any HTTP status (a server with token authentication answers 401);
+    fail with `why()` after `timeout_s`, or as soon as `alive()` is false."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             urllib.request.urlopen(url, timeout=5).close()
+            return
+        except urllib.error.HTTPError:
             return
         except OSError:
             assert alive() and time.monotonic() < deadline, why()

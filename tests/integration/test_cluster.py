@@ -46,7 +46,9 @@ def cluster():
     )
     worker = cluster.add_node(num_cpus=2)
     address = f"http://127.0.0.1:{dashboard}"
-    wait_until_served(address + "/api/version", 300, lambda: "the Ray dashboard did not come up")
+    # With token authentication or without: Ray 2.60's first local `ray.init()` in this process (an earlier
+    # test's) sets RAY_AUTH_MODE=token here, and the cluster, the job client and `make dataset` inherit it.
+    wait_until_served(address + "/api/version", 120, lambda: "the Ray dashboard did not come up")
     yield cluster, worker, address
     import ray
 
