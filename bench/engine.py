@@ -84,6 +84,7 @@ def _stage_pass(config: Config, pdfs: list[Path]) -> tuple[list[AnnotatedWindow]
 
 
 def _bare_pass(stage: GenerateQA, prompts: list[list[int]]) -> dict:
+    os.environ.update(stage.model.env)  # as the stage's engine has it (on CPU, its KV cache size)
     from vllm import LLM
 
     engine = LLM(**stage.engine_args())

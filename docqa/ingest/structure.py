@@ -13,13 +13,16 @@ window with different answers (`ambiguous_labels`, `docqa.quality.annotate`).
   cost about 8 times as much per page on shared/corpus). A cell's text is read from the page's words inside
   the cell, since the table's own text extraction loses spaces. The first row is the header; a table whose
   header has a merged cell (a header on two levels) is skipped, as are merged body cells, empty cells, and
-  every column whose header, or row whose label, is empty, has no letter or repeats. A cell is asked for as
+  every column whose header, or row whose label, is empty, holds only stop words or repeats. A cell is asked for as
   "What is the <header> of <row label>?"; in a two-column table whose first row is not a header (see
-  `_two_column_header`), each row is a label and its value: "What is the <label>?".
+  `_two_column_header`), each row is a label and its value: "What is the <label>?", a value of at most
+  MAX_VALUE_WORDS words (a longer one is a comment on a topic, not the topic's value).
 - Form fields: AcroForm widgets. A filled text or choice field is asked for by its label: the words just
   left of it on its line, else the line just above it, else its tooltip, else its name when that is made of
-  words; its value must be printed inside the field. A check box asks 'Is "<label>" checked?' with the
-  words just right of it (else left) as label, answered Yes or No. Radio buttons, signatures and empty
+  words; its value must be printed inside the field. A label of stop words only ("To", "From") names nothing
+  a question can ask for, so the next of these is tried ("period_from": "What is the period from?"). A check
+  box asks 'Is "<label>" checked?' with the words just right of it (else left), within
+  CHECK_BOX_LABEL_DISTANCE word heights, as label, answered Yes or No. Radio buttons, signatures and empty
   fields are skipped.
 - Label/value lines: a line (words side by side, across text blocks) of the form "Label: value", "Label
   ..... value" (dot leaders) or "Label<wide gap>value" where the value holds a digit (without a colon or
@@ -42,18 +45,19 @@ from dataclasses import dataclass
 
 import pymupdf
 
-from docqa.quality.folding import folded_text
-from docqa.quality.grounding import line_boxes
+from docqa.quality.folding import folded_text, tokens
+from docqa.quality.grounding import STOP_WORDS, line_boxes
 from docqa.records import QAPair
 
 # The version of the rules below, part of the page cache's key: raise it with any change to what they read.
-STRUCTURE_RULES = 2
+STRUCTURE_RULES = 3
 
 MAX_LABEL_WORDS = 6  # a form field's or a table's label; a longer one is a sentence
 MAX_LINE_LABEL_WORDS = 4  # a line's label ("Invoice date:"); a longer one is a title or a heading
-MAX_VALUE_WORDS = 10  # after a colon or leaders; a longer "value" is prose
+MAX_VALUE_WORDS = 10  # after a colon or leaders, or in a two-column table; a longer "value" is prose
 MAX_GAP_VALUE_WORDS = 4  # after a mere gap, where only short, data-like values are trusted
 MAX_LABEL_DISTANCE = 15  # word heights between a field and the label on its line (forms align them in columns)
+CHECK_BOX_LABEL_DISTANCE = 3  # a check box's label is printed next to it; further on, it is another field's
 MAX_TABLE_LABEL_WORDS = 8  # a column header or a row label
 MAX_CELL_WORDS = 20  # a table cell longer than this is prose, not a value to ask for
 WIDE_GAP = 1.5  # a gap of this many word heights between two words splits a line into segments
@@ -144,8 +148,9 @@ def _inside_any(rect: pymupdf.Rect, areas: list[pymupdf.Rect]) -> bool:
     return any(_inside(rect, area) for area in areas)
 
 
-def _has_letter(text: str) -> bool:
-    return any(c.isalpha() for c in text)
+def _names_something(label: str) -> bool:
+    """Whether the label holds a word of its own: "To" or "From" alone (a period's two ends) ask nothing."""
+    return any(any(c.isalpha() for c in token) and token not in STOP_WORDS for token in tokens(label))
 
 
 def _label(words: list[Word]) -> str:
@@ -214,7 +219,7 @@ def _unique_labels(labels: list[str | None], max_words: int = MAX_TABLE_LABEL_WO
     """Which labels can stand in a question: present, with a letter, short, said once (folded)."""
     folded = [folded_text(label) if label else "" for label in labels]
     return [
-        bool(label) and _has_letter(label) and len(label.split()) <= max_words and folded.count(f) == 1
+        bool(label) and _names_something(label) and len(label.split()) <= max_words and folded.count(f) == 1
         for label, f in zip(labels, folded)
     ]
 
@@ -254,7 +259,7 @@ def _label_value_rows(grid: list[list[Cell]]) -> list[tuple[str, str, list[pymup
     pairs = []
     for row, ok in zip(grid, usable):
         value = row[1]
-        if ok and value is not None and value[0] and len(value[0].split()) <= MAX_CELL_WORDS:
+        if ok and value is not None and value[0] and len(value[0].split()) <= MAX_VALUE_WORDS:  # longer: a comment
             pairs.append((_question(_label(row[0][1])), value[0], [w.rect for w in value[1]]))
     return pairs
 
@@ -299,7 +304,9 @@ def form_pairs(widgets: list[tuple[pymupdf.Widget, pymupdf.Rect]], words: list[W
     for widget, rect in widgets:
         if widget.field_type == pymupdf.PDF_WIDGET_TYPE_CHECKBOX:
             # A check box's label may be a short statement ("The vessel is insured").
-            label = _beside(rect, printed, True, MAX_TABLE_LABEL_WORDS) or _beside(rect, printed, False, MAX_TABLE_LABEL_WORDS)
+            label = _beside(rect, printed, True, MAX_TABLE_LABEL_WORDS, CHECK_BOX_LABEL_DISTANCE) or _beside(
+                rect, printed, False, MAX_TABLE_LABEL_WORDS, CHECK_BOX_LABEL_DISTANCE
+            )
             if label:
                 checked = widget.field_value not in (False, None, "", "Off")
                 pairs.append((f'Is "{label}" checked?', "Yes" if checked else "No", [rect]))
@@ -315,7 +322,9 @@ def form_pairs(widgets: list[tuple[pymupdf.Widget, pymupdf.Rect]], words: list[W
     return pairs
 
 
-def _beside(rect: pymupdf.Rect, words: list[Word], right: bool, max_words: int = MAX_LABEL_WORDS) -> str:
+def _beside(
+    rect: pymupdf.Rect, words: list[Word], right: bool, max_words: int = MAX_LABEL_WORDS, distance: float = MAX_LABEL_DISTANCE
+) -> str:
     """The words on the field's line just left (or right) of it, up to the first wide gap."""
     middle = (rect.y0 + rect.y1) / 2
     on_line = [w for w in words if w.rect.y0 <= middle <= w.rect.y1]
@@ -325,13 +334,13 @@ def _beside(rect: pymupdf.Rect, words: list[Word], right: bool, max_words: int =
     edge = rect.x1 if right else rect.x0
     for word in side:
         gap = word.rect.x0 - edge if right else edge - word.rect.x1
-        allowed = (MAX_LABEL_DISTANCE if not run else WIDE_GAP) * word.height
+        allowed = (distance if not run else WIDE_GAP) * word.height
         if gap > allowed or len(run) > max_words:
             break
         run.append(word)
         edge = word.rect.x1 if right else word.rect.x0
     label = _label(run)
-    clear = run and _whole_block(run, words) and _has_letter(label) and len(label.split()) <= max_words
+    clear = run and _whole_block(run, words) and _names_something(label) and len(label.split()) <= max_words
     return label if clear else ""
 
 
@@ -349,14 +358,14 @@ def _above(rect: pymupdf.Rect, words: list[Word], other_fields: list[pymupdf.Rec
         return ""
     line = _rows(above)[-1]
     label = _label(line)
-    clear = _whole_block(line, words) and _has_letter(label) and len(label.split()) <= MAX_LABEL_WORDS
+    clear = _whole_block(line, words) and _names_something(label) and len(label.split()) <= MAX_LABEL_WORDS
     return label if clear else ""
 
 
 def _named(widget: pymupdf.Widget) -> str:
     """The field's tooltip, written for people, else its name when it is made of words ("vessel_name")."""
     tooltip = " ".join((widget.field_label or "").split()).rstrip(":")
-    if _has_letter(tooltip) and len(tooltip.split()) <= MAX_LABEL_WORDS:
+    if _names_something(tooltip) and len(tooltip.split()) <= MAX_LABEL_WORDS:
         return tooltip
     name = (widget.field_name or "").strip()
     return name.replace("_", " ") if FIELD_NAME_WORDS.fullmatch(name) and len(name.split("_")) <= MAX_LABEL_WORDS else ""
@@ -436,7 +445,7 @@ def _is_label(words: list[Word]) -> bool:
     in_prose = text[:1] in BULLETS or any(w.text.endswith(".") for w in words[:-1])
     return (
         0 < len(words) <= MAX_LINE_LABEL_WORDS
-        and _has_letter(text)
+        and _names_something(text)
         and starts_well
         and not in_prose
         and not text.endswith(SENTENCE_END)

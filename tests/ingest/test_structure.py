@@ -38,11 +38,12 @@ def asked(window, origin):
 def test_form_fields_are_asked_by_their_printed_label(samples):
     expected = []
     for fields in FORM_SECTIONS.values():
-        for _, label, value in fields:
+        for name, label, value in fields:
             if isinstance(value, bool):
                 expected.append((f'Is "{label}" checked?', "Yes" if value else "No"))
             elif value:  # an empty field asks nothing
-                expected.append((f"What is the {label}?", value))
+                # "From" and "To" (stop words only) ask nothing: the field's name ("period_from") is asked for
+                expected.append((f"What is the {name.replace('_', ' ') if label in ('From', 'To') else label}?", value))
     assert asked(samples["form.pdf"], "form") == expected
 
 
@@ -165,10 +166,18 @@ def test_a_real_invoice_gives_its_totals(shared_corpus):
 
 def test_unclear_check_box_labels_ask_nothing(shared_corpus):
     """A filled IRS 1040 (pdf.js's test file): most check boxes sit beside sentences that run on to the next
-    line, or beside line numbers; a label must be a text block of its own."""
+    line, or beside line numbers; a label must be a text block of its own, printed next to the box (the
+    dependents' column of boxes is followed, a column further on, by the label of a number field)."""
     questions = [p.question for p in corpus_pairs(shared_corpus, "pdfjs__prefilled_f1040.pdf")]
     assert not any("If someone can claim" in q or "even if only one had" in q for q in questions)
+    assert not any("Dependents on 6c not entered above" in q for q in questions)
 
+
+def test_a_two_column_table_of_topics_and_comments_asks_nothing(shared_corpus):
+    """A survey report (pdfplumber's test file): a ruled table of topics and the comments made on each."""
+    questions = [p.question for p in corpus_pairs(shared_corpus, "pdfplumber__chelsea_pdta.pdf")]
+    assert "What is the Carte du réseau?" not in questions
+    assert "What is the NEUTRE?" in questions  # a bar chart's label and value, printed side by side
 
 def test_structure_only_builds_a_dataset_without_any_model(sample_corpus, tmp_path):
     """The model named here does not exist: the run must not look for it, nor build a prompt."""
