@@ -40,6 +40,8 @@ class Stats:
     examples_per_split: Counter = field(default_factory=Counter)
     prompt_tokens: int = 0
     output_tokens: int = 0
+    check_prompt_tokens: int = 0  # sent to the model by the round trip and the judge, over all pairs checked
+    check_output_tokens: int = 0
     windows_cut_to_fit: int = 0
     examples_per_prompt: Counter = field(default_factory=Counter)
     examples_per_language: Counter = field(default_factory=Counter)  # by ISO 639-1 code; "": undetermined
@@ -66,6 +68,8 @@ class Stats:
         if window.finish_reason:
             self.output_tokens += window.output_tokens
             self.finish_reasons[window.finish_reason] += 1
+        self.check_prompt_tokens += sum(c.prompt_tokens for c in window.checks)
+        self.check_output_tokens += sum(c.output_tokens for c in window.checks)
         self.qa_generated += len(window.qa) + len(window.dropped)
         self.qa_kept += len(window.qa)
         self.qa_kept_by_origin.update(p.origin for p in window.qa)
@@ -176,6 +180,9 @@ class Stats:
             "gpu_seconds": round(self.gpu_seconds, 1),
             "prompt_tokens": self.prompt_tokens,
             "output_tokens": self.output_tokens,
+            # of the model's work, what the checks of its pairs took (their time is in the generate stage's)
+            "check_prompt_tokens": self.check_prompt_tokens,
+            "check_output_tokens": self.check_output_tokens,
             "prices": {"cpu_hour": prices.cpu_hour, "gpu_hour": prices.gpu_hour, "currency": prices.currency},
             "total": round(total, 6),
             "per_1000_kept_pairs": round(total / self.qa_kept * 1000, 6) if self.qa_kept else None,

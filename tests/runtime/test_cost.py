@@ -9,7 +9,7 @@ import pytest
 from docqa.config import CostConfig, InputConfig, LimitsConfig, RenderConfig, TextConfig
 from docqa.ingest.load import LoadDocuments
 from docqa.output.stats import Stats
-from docqa.records import AnnotatedWindow, PageWindow, QAPair, SourceDocument, StageCost
+from docqa.records import AnnotatedWindow, PageWindow, PairCheck, QAPair, SourceDocument, StageCost
 from docqa.runtime.stage import Resources, Stage, cpu_seconds
 
 
@@ -29,11 +29,13 @@ def test_the_cost_prices_cpu_and_gpu_hours_per_thousand_kept_pairs():
     window = AnnotatedWindow("a.pdf", "d" * 64, qa=[QAPair("q?", "a")] * 2, prompt_token_ids=[1, 2, 3], output_tokens=7,
                             finish_reason="stop")
     window.costs = [StageCost("load", 1800), StageCost("generate", 1800, 3600)]
+    window.checks = [PairCheck("q?", "a", prompt_tokens=40, output_tokens=5), PairCheck("q?", "a", prompt_tokens=2)]
     stats.add(window)
     cost = stats.cost(CostConfig(cpu_hour=0.1, gpu_hour=2.0, currency="EUR"))
     assert cost["cpu_seconds_by_stage"] == {"load": 1800, "generate": 1800} and cost["gpu_seconds"] == 3600
     assert cost["total"] == pytest.approx(0.1 + 2.0) and cost["per_1000_kept_pairs"] == pytest.approx(2.1 / 2 * 1000)
     assert (cost["prompt_tokens"], cost["output_tokens"], cost["prices"]["currency"]) == (3, 7, "EUR")
+    assert (cost["check_prompt_tokens"], cost["check_output_tokens"]) == (42, 5)  # what the round trip and judge took
 
 
 class BurnCpu(Stage):
