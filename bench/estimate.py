@@ -10,8 +10,12 @@ one measured or published figure, named beside it:
   H100 (not measured here: this machine has no GPU);
 - CPU stages (loading, OCR, prompts, parsing): pages x measured CPU ms per page; the estimate gives the
   cores it takes to keep pace with the GPUs, so they never bound the run;
-- the driver: documents x its measured CPU ms per document (`bench/scale.py`), in one process, so serial;
-- the assembly: the probe's time after its last completion, per document, times the documents (linear).
+- the driver: documents x its measured CPU ms per document (`bench/scale.py`), in one process, so serial.
+  An upper bound: most of that CPU is Ray Data's scheduling loop and output poll, which spend a share of a
+  core per second of the run (the probe reports it), not per document;
+- the assembly: the probe's time after its last completion, per document, times the documents, spread over
+  the node's cores as the probe's was over its own (parts are Ray tasks, two per CPU): linear in both,
+  which is assumed, not measured beyond 2 cores.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ H100_SOURCE = "MLPerf Inference v5.1 (Red Hat, vLLM 0.10.0, Llama 3.1 8B FP8, 1 
 # Measured here (README, "Bad, scanned and hostile PDFs"): Tesseract at 300 dpi, median per page on 2 cores.
 OCR_S_PER_PAGE = 3.7
 # PDFA, Docmatix's source, is mostly born-digital (shared NOTES); the share needing OCR is an assumption.
+# The CPU cores of the 8-GPU node: a DGX H100 has two 56-core Xeon Platinum 8480C (NVIDIA's datasheet).
+NODE_CPU_CORES = 112
 OCR_SHARE = 0.0
 
 
@@ -53,7 +59,8 @@ def docmatix_estimate(results: dict) -> dict:
     gpu_h = DOCMATIX["output_tokens"] / (GPUS * H100_OUTPUT_TOKENS_PER_S) / 3600
     cpu_core_h = DOCMATIX["pages"] * (load_ms + ocr_ms + other_ms) / 1000 / 3600
     driver_h = DOCMATIX["pdfs"] * point["driver_cpu_ms_per_doc"] / 1000 / 3600
-    tail_h = DOCMATIX["pdfs"] * point["after_last_completion_s"] / point["documents"] / 3600
+    spread = scale.get("cores", 2) / NODE_CPU_CORES  # the probe's cores over the node's
+    tail_h = DOCMATIX["pdfs"] * point["after_last_completion_s"] / point["documents"] * spread / 3600
     # The driver's CPU time covers its share of the streaming and the assembly, serially, in one process.
     paths = {"generation (GPU), then the assembly": gpu_h + tail_h, "the driver (one process)": driver_h}
     bound = max(paths, key=paths.get)
@@ -70,6 +77,9 @@ def docmatix_estimate(results: dict) -> dict:
             "ocr_share": OCR_SHARE,
             "ocr_s_per_page": OCR_S_PER_PAGE,
             "driver_cpu_ms_per_doc": point["driver_cpu_ms_per_doc"],
+            "driver_core_share": point.get("driver_core_share"),
+            "probe_cores": scale.get("cores", 2),
+            "node_cpu_cores": NODE_CPU_CORES,
             "assembly_ms_per_doc": round(point["after_last_completion_s"] / point["documents"] * 1000, 2),
             "measured_at_documents": point["documents"],
         },
@@ -110,12 +120,14 @@ def estimate_rows(estimate: dict) -> list[list[str]]:
             "driver, per document (serial)",
             f"{estimate['driver_h']} h",
             f"{given['pdfs'] / 1e6:.1f}M PDFs x {given['driver_cpu_ms_per_doc']} CPU ms (scale probe, "
-            f"{given['measured_at_documents']:,} documents)",
+            f"{given['measured_at_documents']:,} documents); an upper bound: the driver kept "
+            f"{given['driver_core_share'] or 0:.1%} of one core busy, mostly polling",
         ],
         [
             "assembly after the last generation",
             f"{estimate['assembly_h']} h",
-            f"{given['pdfs'] / 1e6:.1f}M PDFs x {given['assembly_ms_per_doc']} ms (scale probe, linear)",
+            f"{given['pdfs'] / 1e6:.1f}M PDFs x {given['assembly_ms_per_doc']} ms on {given['probe_cores']} cores "
+            f"(scale probe), spread over the node's {given['node_cpu_cores']} (linear: assumed)",
         ],
         [
             "CPU stages: load, OCR, prompt, parse",

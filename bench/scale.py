@@ -60,6 +60,7 @@ def measure_scale(work: Path, max_documents: int = DEFAULT_MAX) -> dict:
     smallest, largest = points[str(sizes[0])], points[str(sizes[-1])]
     return {
         "load_generator": LOAD_GENERATOR,
+        "cores": len(os.sched_getaffinity(0)),
         "corpus": {"documents": len(corpus), "pages": sum(p for _, p in corpus), "written_s": round(written_s, 1)},
         "points": points,
         "largest": sizes[-1],
@@ -105,6 +106,7 @@ def run_point(folder: Path, corpus: list[tuple[Path, int]], model_dir: Path) -> 
         "wall_ms_per_doc": round(wall / documents * 1000, 1),
         "driver_cpu_s": driver["cpu_s"],
         "driver_cpu_ms_per_doc": round(driver["cpu_s"] / documents * 1000, 2),
+        "driver_core_share": round(driver["cpu_s"] / wall, 3),  # of one core, over the whole run
         "driver_peak_rss_mb": driver["peak_rss_mb"],
         "until_first_completion_s": round(model.first_answered - started, 1),
         "after_last_completion_s": round(ended - model.last_answered, 1),
@@ -181,6 +183,7 @@ def summary_rows(scale: dict) -> list[list[str]]:
             f"{point['wall_ms_per_doc']}",
             f"{point['driver_cpu_s']}",
             f"{point['driver_cpu_ms_per_doc']}",
+            f"{point['driver_core_share']:.1%}",
             f"{point['driver_peak_rss_mb']}",
             f"{point['after_last_completion_s']} ({point['after_last_completion_share']:.0%})",
             f"{point['load_generator_cpu_s']}",
@@ -197,6 +200,7 @@ SUMMARY_HEADER = [
     "wall ms/doc",
     "driver CPU s",
     "driver CPU ms/doc",
+    "driver, share of a core",
     "driver peak RSS MiB",
     "after last completion s (share)",
     "load generator CPU s",
