@@ -32,9 +32,9 @@ H100_SOURCE = "MLPerf Inference v5.1 (Red Hat, vLLM 0.10.0, Llama 3.1 8B FP8, 1 
 # Measured here (README, "Bad, scanned and hostile PDFs"): Tesseract at 300 dpi, median per page on 2 cores.
 OCR_S_PER_PAGE = 3.7
 # PDFA, Docmatix's source, is mostly born-digital (shared NOTES); the share needing OCR is an assumption.
+OCR_SHARE = 0.0
 # The CPU cores of the 8-GPU node: a DGX H100 has two 56-core Xeon Platinum 8480C (NVIDIA's datasheet).
 NODE_CPU_CORES = 112
-OCR_SHARE = 0.0
 
 
 def docmatix_estimate(results: dict) -> dict:

@@ -13,8 +13,8 @@ window with different answers (`ambiguous_labels`, `docqa.quality.annotate`).
   cost about 8 times as much per page on shared/corpus). A cell's text is read from the page's words inside
   the cell, since the table's own text extraction loses spaces. The first row is the header; a table whose
   header has a merged cell (a header on two levels) is skipped, as are merged body cells, empty cells, and
-  every column whose header, or row whose label, is empty, holds only stop words or repeats. A cell is asked for as
-  "What is the <header> of <row label>?"; in a two-column table whose first row is not a header (see
+  every column whose header, or row whose label, is empty, holds only stop words or repeats. A cell is asked
+  for as "What is the <header> of <row label>?"; in a two-column table whose first row is not a header (see
   `_two_column_header`), each row is a label and its value: "What is the <label>?", a value of at most
   MAX_VALUE_WORDS words (a longer one is a comment on a topic, not the topic's value).
 - Form fields: AcroForm widgets. A filled text or choice field is asked for by its label: the words just
@@ -216,7 +216,7 @@ def _cell(bbox: tuple | None, words: list[Word]) -> Cell:
 
 
 def _unique_labels(labels: list[str | None], max_words: int = MAX_TABLE_LABEL_WORDS) -> list[bool]:
-    """Which labels can stand in a question: present, with a letter, short, said once (folded)."""
+    """Which labels can stand in a question: present, naming something, short, said once (folded)."""
     folded = [folded_text(label) if label else "" for label in labels]
     return [
         bool(label) and _names_something(label) and len(label.split()) <= max_words and folded.count(f) == 1
