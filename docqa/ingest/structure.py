@@ -323,7 +323,11 @@ def form_pairs(widgets: list[tuple[pymupdf.Widget, pymupdf.Rect]], words: list[W
 
 
 def _beside(
-    rect: pymupdf.Rect, words: list[Word], right: bool, max_words: int = MAX_LABEL_WORDS, distance: float = MAX_LABEL_DISTANCE
+    rect: pymupdf.Rect,
+    words: list[Word],
+    right: bool,
+    max_words: int = MAX_LABEL_WORDS,
+    distance: float = MAX_LABEL_DISTANCE,
 ) -> str:
     """The words on the field's line just left (or right) of it, up to the first wide gap."""
     middle = (rect.y0 + rect.y1) / 2
