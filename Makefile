@@ -74,7 +74,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Where the time goes: prints a table of ratios and writes bench/results.json (about 11 minutes on 2 cores,
-# plus the scale probe's 1k and 4k documents, ~7 more on an idle machine; its 16k point, ~25 min more, only
+# plus the scale probe's 1k and 4k documents, ~8 more on an idle machine; its 16k point, ~24 min more, only
 # with `$(BIN)/python -m bench --only scale --scale-max 16000`).
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -41,7 +41,7 @@ from docqa.generate.model import prepare_embedded_model
 from tests.fakes.completions_server import StandInModel
 
 SIZES = (1000, 4000, 16000)
-DEFAULT_MAX = 4000  # 1k + 4k: ~7 min on an idle 2-core machine at 60-80 ms a document; 16k would add ~25
+DEFAULT_MAX = 4000  # 1k + 4k: ~8 min on an idle 2-core machine at 90-115 ms a document; 16k adds ~24
 LOAD_GENERATOR = "stand-in OpenAI completions server answering at once (a load generator, not a model)"
 WORDS_PER_PAGE = (180, 320)
 
