@@ -256,16 +256,6 @@ class UnitStore:
     def read(self, name: str) -> list[AnnotatedWindow]:
         return from_table(AnnotatedWindow, read_committed(self.work_dir, name))
 
-    def document_texts(self, name: str) -> dict[str, str]:
-        """The page texts of the unit's documents that reached the dataset stage, by doc_id, without
-        reading their images."""
-        table = read_committed(self.work_dir, name, columns=["doc_id", "window", "texts", "error"])
-        texts: dict[str, list[tuple[int, str]]] = {}
-        for row in table.to_pylist():
-            if row["error"] is None:
-                texts.setdefault(row["doc_id"], []).append((row["window"], "\n".join(row["texts"])))
-        return {doc_id: "\n".join(text for _, text in sorted(parts)) for doc_id, parts in texts.items()}
-
 
 def _columns(table: pa.Table, *names: str) -> list[list[Any]]:
     return [table[name].to_pylist() for name in names]
