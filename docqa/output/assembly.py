@@ -94,8 +94,8 @@ def write_dataset_parts(
     near_duplicate_jaccard: float | None,
     split_near_duplicate_jaccard: float,
 ) -> tuple[Path, list[PartWritten]]:
-    """Deduplicate and write the units `committed` (in input order, as `UnitStore.committed` lists them) into a staging folder beside `out_dir`; returns it and the parts
-    written, in input order, for `finish_dataset`."""
+    """Deduplicate and write the units `committed` (in input order, as `UnitStore.committed` lists them) into
+    a staging folder beside `out_dir`; returns it and the parts written, in input order, for `finish_dataset`."""
     units = [Unit(position, unit.sources, unit.name) for position, unit in enumerate(committed)]
     decisions = DedupDecisions()
     decisions.add(assembler.links(units, partial(unit_document_keys, work_dir),
